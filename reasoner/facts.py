@@ -1,0 +1,101 @@
+"""Model → ASP facts, as clingo symbols (never program text).
+
+The schema is documented, predicate by predicate, in ``encodings/doc.lp`` (``FACT_SCHEMA_VERSION``
+must match the version written there).  Policies are numbered by the caller (``pid``): the number
+is the handle by which encodings and answers refer back to the :class:`~reasoner.model.Policy`.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from clingo import Function, Number, String, Symbol
+
+from .model import Policy
+
+FACT_SCHEMA_VERSION = 1
+
+_strings: dict[str, Symbol] = {}
+_numbers: list[Symbol] = [Number(i) for i in range(1024)]
+_constants: dict[str, Symbol] = {}
+
+
+def string(s: str) -> Symbol:
+    sym = _strings.get(s)
+    if sym is None:
+        if len(_strings) > 500_000:
+            _strings.clear()
+        sym = _strings[s] = String(s)
+    return sym
+
+
+def number(n: int) -> Symbol:
+    return _numbers[n] if 0 <= n < 1024 else Number(n)
+
+
+def constant(name: str) -> Symbol:
+    sym = _constants.get(name)
+    if sym is None:
+        sym = _constants[name] = Function(name)
+    return sym
+
+
+def fact(name: str, *args: Symbol) -> Symbol:
+    return Function(name, args)
+
+
+_PRINCIPAL_TYPE = {"AWS": "aws", "Service": "service", "Federated": "federated", "CanonicalUser": "canonical_user", "*": "any"}
+
+
+def policy_facts(pid: int, policy: Policy) -> Iterator[Symbol]:
+    """The facts of one policy (see encodings/doc.lp, section "policies")."""
+    P = number(pid)
+    yield fact("policy", P, constant(policy.kind.value))
+    yield fact("policy_name", P, string(policy.name))
+    if policy.version is not None:
+        yield fact("policy_version", P, string(policy.version))
+    for st in policy.statements:
+        S = number(st.index)
+        yield fact("stmt", P, S, constant(st.effect.lower()))
+        if st.sid is not None:
+            yield fact("sid", P, S, string(st.sid))
+        if st.not_action:
+            yield fact("not_action", P, S)
+        for a in st.actions:
+            yield fact("action", P, S, string(a.lower()))
+        if st.resources is not None:
+            if st.not_resource:
+                yield fact("not_resource", P, S)
+            for r in st.resources:
+                yield fact("resource", P, S, string(r))
+        if st.principals is not None:
+            if st.not_principal:
+                yield fact("not_principal", P, S)
+            for pr in st.principals:
+                yield fact("principal", P, S, constant(_PRINCIPAL_TYPE[pr.type]), string(pr.value))
+        for c, cond in enumerate(st.conditions):
+            C = number(c)
+            yield fact("cond", P, S, C, string(cond.base), string(cond.key.lower()))
+            if cond.quantifier == "ForAllValues":
+                yield fact("cond_for_all_values", P, S, C)
+            elif cond.quantifier == "ForAnyValue":
+                yield fact("cond_for_any_value", P, S, C)
+            if cond.if_exists:
+                yield fact("cond_if_exists", P, S, C)
+            for i, v in enumerate(cond.values):
+                yield fact("cond_value", P, S, C, number(i), string(v))
+
+
+def facts_text(symbols: Iterable[Symbol]) -> str:
+    """Facts as clingo-readable text (for people and for `iam-reasoner facts`): clingo itself
+    writes each symbol, so every string is escaped the way clingo reads it back."""
+    return "".join(f"{sym}.\n" for sym in symbols)
+
+
+def add_facts(backend, symbols: Iterable[Symbol]) -> int:
+    """Add facts through a clingo backend; returns how many."""
+    n = 0
+    add_atom, add_rule = backend.add_atom, backend.add_rule
+    for sym in symbols:
+        add_rule([add_atom(sym)])
+        n += 1
+    return n

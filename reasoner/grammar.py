@@ -1,0 +1,112 @@
+"""The Lark grammar of policy documents and of the languages inside their strings.
+
+Loads ``grammar/policy.lark`` once.  Whole-token languages (action patterns, ARNs, condition
+operators) are matched with the regular expressions of the grammar's own terminals; documents
+(as skeletons, see the grammar) and strings with policy variables are parsed by Lark, each
+distinct input once.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedInput
+
+from .paths import grammar_file
+
+
+@lru_cache(maxsize=None)
+def parser() -> Lark:
+    return Lark(
+        grammar_file("policy.lark").read_text(encoding="utf-8"),
+        start=["policy", "statement", "template", "action_pattern", "arn", "account_id"],
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=False,
+        maybe_placeholders=False,
+        cache=False,
+    )
+
+
+@lru_cache(maxsize=None)
+def terminal_re(name: str) -> re.Pattern:
+    for t in parser().terminals:
+        if t.name == name:
+            return re.compile(t.pattern.to_regexp(), re.S)
+    raise KeyError(name)
+
+
+def is_action_pattern(text: str) -> bool:
+    return terminal_re("ACTION_PATTERN").fullmatch(text) is not None
+
+
+def is_arn(text: str) -> bool:
+    return terminal_re("ARN").fullmatch(text) is not None
+
+
+def is_account_id(text: str) -> bool:
+    return terminal_re("ACCOUNT_ID").fullmatch(text) is not None
+
+
+def is_condition_operator(text: str) -> bool:
+    return terminal_re("COND_OPERATOR").fullmatch(text) is not None
+
+
+@dataclass(frozen=True)
+class SkeletonError:
+    offset: int  # character offset in the skeleton where the parser stopped
+    expected: tuple[str, ...]
+
+
+@lru_cache(maxsize=65536)
+def check_skeleton(skeleton: str, start: str = "policy") -> SkeletonError | None:
+    """None when the skeleton is a valid document, else where and what was expected."""
+    try:
+        parser().parse(skeleton, start=start)
+    except UnexpectedInput as e:
+        expected = tuple(sorted(getattr(e, "expected", None) or getattr(e, "allowed", None) or ()))
+        return SkeletonError(getattr(e, "pos_in_stream", 0) or 0, expected)
+    return None
+
+
+@dataclass(frozen=True)
+class Variable:
+    """`${key}` or `${key, 'default'}`; escapes `${*}` `${?}` `${$}` have ``escape`` set."""
+
+    key: str | None
+    default: str | None = None
+    escape: str | None = None
+
+
+Part = "str | Variable"
+
+
+@lru_cache(maxsize=65536)
+def parse_template(text: str) -> tuple | None:
+    """Split a string into literal text and variables.  None when the text has a malformed
+    `${...}`."""
+    if "${" not in text:
+        return (text,)
+    try:
+        tree = parser().parse(text, start="template")
+    except UnexpectedInput:
+        return None
+    parts: list = []
+    for child in tree.children:
+        if isinstance(child, Token):
+            parts.append(str(child))
+            continue
+        assert isinstance(child, Tree) and child.data == "variable"
+        toks = [t for t in child.children if isinstance(t, Token)]
+        if toks and toks[0].type == "ESCAPE":
+            parts.append(Variable(None, None, str(toks[0])))
+        else:
+            key = str(toks[0])
+            default = None
+            if len(toks) > 1:
+                d = str(toks[1])
+                default = d[d.index("'") + 1 : -1]
+            parts.append(Variable(key, default))
+    return tuple(parts)
