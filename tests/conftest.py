@@ -1,0 +1,22 @@
+"""Shared test fixtures.  Material no one here wrote is read from ../shared (beside the checkout);
+a test that needs it fails loudly when it is missing, it never skips."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.fail(f"required test material is missing: {p} (the shared/ folder must sit beside the checkout)")
+    return p
+
+
+@pytest.fixture
+def shared():
+    return shared_path
