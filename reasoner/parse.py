@@ -423,15 +423,23 @@ def _split_operator(op: str) -> tuple[Optional[str], str, bool]:
 
 
 class _Lowering:
-    def __init__(self, kind: PolicyKind, src: Source, diags: Diagnostics, version: Optional[str]):
+    def __init__(self, kind: PolicyKind, src: Source, diags: Diagnostics, version: Optional[str], tolerant: bool = False):
         self.kind = kind
         self.src = src
         self.diags = diags
         self.version = version
+        self.tolerant = tolerant
         self.bad = False
 
-    def error(self, path: tuple, message: str, hint: str = "", key: bool = False):
+    def error(self, path: tuple, message: str, hint: str = "", key: bool = False, fatal: bool = False):
+        """An error drops the statement.  In tolerant mode (evaluating policies as given, e.g. a
+        simulated request) an error that leaves the statement's meaning clear is a warning and the
+        statement is kept: an invalid action pattern matches nothing, an element not allowed in
+        this kind of policy is ignored."""
         line, col = self.src.position(path, key=key)
+        if self.tolerant and not fatal:
+            self.diags.add(Diagnostic(self.src.file, line, col, message, hint, "warning"))
+            return
         self.bad = True
         self.diags.add(Diagnostic(self.src.file, line, col, message, hint))
 
@@ -443,7 +451,7 @@ class _Lowering:
         self.bad = False
         kind = self.kind
         if "Effect" not in st:
-            self.error(path, "statement has no `Effect`", "add `\"Effect\": \"Allow\"` or `\"Effect\": \"Deny\"`")
+            self.error(path, "statement has no `Effect`", "add `\"Effect\": \"Allow\"` or `\"Effect\": \"Deny\"`", fatal=True)
         if "Action" in st and "NotAction" in st:
             self.error(path + ("NotAction",), "statement has both `Action` and `NotAction`", "a statement takes exactly one of them", key=True)
         elif "Action" not in st and "NotAction" not in st:
@@ -563,6 +571,7 @@ def parse_document(
     name: str,
     source: Source,
     diags: Diagnostics,
+    tolerant: bool = False,
 ) -> Optional[Policy]:
     """Decoded JSON → Policy.  Statements with errors are left out and each error is reported
     (strict mode raises on the first).  Returns None when the document as a whole is unusable."""
@@ -586,17 +595,17 @@ def parse_document(
             diags.add(_skeleton_diagnostic(doc, sub, serr, source))
             bad_statements.add(sub.paths[0][0])
     if err is not None or bad_statements:
-        return _lower(doc, kind, name, source, diags, skip=bad_statements)
+        return _lower(doc, kind, name, source, diags, skip=bad_statements, tolerant=tolerant)
     if "Statement" not in doc:
         line, col = source.position(())
         diags.add(Diagnostic(source.file, line, col, "policy document has no `Statement`", "add `\"Statement\": [...]` with at least one statement"))
         return None
-    return _lower(doc, kind, name, source, diags)
+    return _lower(doc, kind, name, source, diags, tolerant=tolerant)
 
 
-def _lower(doc: dict, kind: PolicyKind, name: str, source: Source, diags: Diagnostics, skip=frozenset()) -> Policy:
+def _lower(doc: dict, kind: PolicyKind, name: str, source: Source, diags: Diagnostics, skip=frozenset(), tolerant: bool = False) -> Policy:
     version = doc.get("Version") if isinstance(doc.get("Version"), str) else None
-    low = _Lowering(kind, source, diags, version)
+    low = _Lowering(kind, source, diags, version, tolerant)
     sts = doc.get("Statement", [])
     listed = isinstance(sts, list)
     statements = []
