@@ -1,0 +1,424 @@
+"""Request evaluation: requests → facts → clingo (encodings/main.lp) → decisions with reasons.
+
+Python runs the matching primitives (reasoner.match) and states their results as facts; the
+encodings decide.  A batch is grounded and solved once, however many requests it holds.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+import clingo
+from clingo import Function, Number
+
+from . import match
+from .diagnostics import Diagnostic
+from .facts import constant, number, string
+from .model import Policy, Statement
+from .paths import encoding_file
+from .request import Request
+
+DECISIONS = {
+    "allowed": "Allowed",
+    "implicitly_denied": "ImplicitlyDenied",
+    "explicitly_denied": "ExplicitlyDenied",
+    "conditional": "ConditionallyAllowed",
+}
+
+
+@dataclass(frozen=True)
+class StatementRef:
+    """A statement that took part in a decision, cited as people read policies."""
+
+    policy: str
+    statement: str  # Sid, or #index
+    index: int
+    effect: str
+    where: str
+    open_conditions: tuple = ()  # clauses whose keys were unknown (analysis mode)
+
+    def as_json(self) -> dict:
+        d = {"policy": self.policy, "statement": self.statement, "index": self.index, "effect": self.effect, "where": self.where}
+        if self.open_conditions:
+            d["conditions"] = list(self.open_conditions)
+        return d
+
+
+@dataclass
+class Decision:
+    id: object
+    decision: str
+    reasons: dict = field(default_factory=dict)
+    blocked_by: list = field(default_factory=list)
+    conditions: list = field(default_factory=list)  # residual conditions when ConditionallyAllowed
+    warnings: list = field(default_factory=list)
+    error: Optional[str] = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "Allowed"
+
+    def as_json(self) -> dict:
+        if self.decision == "Error":
+            return {"id": self.id, "decision": "Error", "error": self.error}
+        out = {"id": self.id, "decision": self.decision, "reasons": self.reasons, "blocked_by": self.blocked_by}
+        if self.conditions:
+            out["conditions"] = self.conditions
+        if self.warnings:
+            out["warnings"] = [str(w) for w in self.warnings]
+        return out
+
+
+def _layer_symbol(layer: str, level: Optional[int] = None):
+    return Function(layer, [number(level)]) if level is not None else constant(layer)
+
+
+_SSO_RESERVED = re.compile(r"arn:[^:]+:iam::\d{12}:role/aws-reserved/sso\.amazonaws\.com/")
+_AWS_ALIAS = re.compile(r"arn:[^:]+:kms:[^:]*:\d{12}:alias/aws/")
+_AWS_MANAGED_POLICY = re.compile(r"arn:[^:]+:iam::aws:policy/")
+
+
+def resource_kind(arn: str) -> Optional[str]:
+    parts = match.split_arn(arn)
+    if parts is None:
+        return None
+    svc, res = parts[2], parts[5]
+    rtype = re.split(r"[/:]", res, 1)[0] if ("/" in res or ":" in res) else ("bucket" if svc == "s3" else res)
+    if svc == "s3" and "/" in res:
+        rtype = "object"
+    return f"{svc}:{rtype}"
+
+
+def derived_context(who: match.PrincipalInfo) -> dict[str, list[str]]:
+    """Keys AWS derives from the principal itself (the request's context wins where it has them)."""
+    out: dict[str, list[str]] = {}
+    if who.principal_arn:
+        out["aws:principalarn"] = [who.principal_arn]
+    if who.account:
+        out["aws:principalaccount"] = [who.account]
+    if who.principal_type:
+        out["aws:principaltype"] = [who.principal_type]
+    if who.kind == "user" and who.name:
+        out["aws:username"] = [who.name]
+    if who.kind == "service":
+        out["aws:principalisawsservice"] = ["true"]
+        out["aws:principalservicename"] = [who.text]
+    elif who.kind != "anonymous":
+        out["aws:principalisawsservice"] = ["false"]
+    return out
+
+
+class _Batch:
+    """Facts of one batch of requests, and the map back from handles to statements."""
+
+    def __init__(self):
+        self.atoms: list = []
+        self.policies: dict[int, tuple[int, Policy]] = {}  # id(policy) -> (handle, policy)
+        self.by_handle: dict[int, Policy] = {}
+
+    def add(self, name: str, *args):
+        self.atoms.append(Function(name, args))
+
+    def policy(self, pol: Policy) -> int:
+        got = self.policies.get(id(pol))
+        if got is not None:
+            return got[0]
+        pid = len(self.policies) + 1
+        self.policies[id(pol)] = (pid, pol)
+        self.by_handle[pid] = pol
+        P = number(pid)
+        add = self.add
+        for st in pol.statements:
+            S = number(st.index)
+            add("stmt", P, S, constant(st.effect.lower()))
+            if st.not_action:
+                add("not_action", P, S)
+            if st.resources is None:
+                add("no_resource", P, S)
+            elif st.not_resource:
+                add("not_resource", P, S)
+            if st.principals is None:
+                if not pol.kind.takes_principal:
+                    add("no_principal", P, S)  # identity-side: reaches whoever holds the policy
+                # a resource-side statement without Principal names nobody: it never applies
+            elif st.not_principal:
+                add("not_principal", P, S)
+            for c, cond in enumerate(st.conditions):
+                C = number(c)
+                add("cond", P, S, C, string(cond.base), string(cond.key.lower()))
+                if cond.quantifier == "ForAllValues":
+                    add("cond_for_all_values", P, S, C)
+                elif cond.quantifier == "ForAnyValue":
+                    add("cond_for_any_value", P, S, C)
+                if cond.if_exists:
+                    add("cond_if_exists", P, S, C)
+                if cond.base == "Null" and any(v.lower() == "true" for v in cond.values):
+                    add("null_true", P, S, C)
+        return pid
+
+
+def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
+    R = number(rid)
+    add = batch.add
+    add("req", R)
+    who = match.PrincipalInfo(req.principal)
+    add("principal_kind", R, constant(who.kind))
+    if who.account:
+        add("principal_account", R, string(who.account))
+    res_account = req.resource_account
+    if res_account is None:
+        parts = match.split_arn(req.resource)
+        if parts and re.fullmatch(r"\d{12}", parts[4]):
+            res_account = parts[4]
+    if res_account:
+        add("resource_account", R, string(res_account))
+    action = req.action.lower()
+    add("req_action", R, string(action))
+    kind = resource_kind(req.resource)
+    if kind:
+        add("resource_kind", R, string(kind))
+    if _SSO_RESERVED.match(req.resource):
+        add("resource_class", R, constant("sso_reserved_role"))
+    if _AWS_ALIAS.match(req.resource):
+        add("resource_class", R, constant("aws_managed_alias"))
+    if _AWS_MANAGED_POLICY.match(req.resource):
+        add("resource_class", R, constant("aws_managed_policy"))
+    if req.service_linked_role:
+        add("service_linked_role", R)
+    if req.management_principal:
+        add("management_principal", R)
+    if req.management_resource:
+        add("management_resource", R)
+
+    context = dict(derived_context(who))
+    context.update(req.context)
+    request_is_pattern = not req.wildcard_only and ("*" in req.resource or "?" in req.resource)
+
+    layers: list[tuple[object, Policy]] = [(constant("identity"), p) for p in req.identity]
+    if req.resource_policy is not None:
+        layers.append((constant("resource"), req.resource_policy))
+    layers += [(constant("boundary"), p) for p in req.boundary]
+    layers += [(constant("session"), p) for p in req.session]
+    layers += [(constant("vpce"), p) for p in req.vpce]
+    for n, level in enumerate(req.scps):
+        add("scp_level", R, number(n))
+        layers += [(_layer_symbol("scp", n), p) for p in level]
+    for n, level in enumerate(req.rcps):
+        add("rcp_level", R, number(n))
+        layers += [(_layer_symbol("rcp", n), p) for p in level]
+
+    for L, pol in layers:
+        pid = batch.policy(pol)
+        P = number(pid)
+        add("in_force", R, L, P)
+        variables = pol.variables_enabled
+        for st in pol.statements:
+            S = number(st.index)
+            a_hit = any(match.action_matches(p, action) for p in st.actions)
+            if a_hit:
+                add("action_hit", R, P, S)
+            if a_hit == st.not_action:
+                continue  # the action element rules the statement out (statements.lp says so too)
+            if st.resources is not None:
+                r_hit = False
+                # With a request that names a set of resources (a pattern), an Allow counts when it
+                # reaches some resource of the set and a Deny when it covers all of them: the
+                # question is "is there a resource in the set the principal may act on?".
+                covering = (st.effect == "Deny") != st.not_resource
+                for pat in st.resources:
+                    pat = match.substitute(pat, context, variables)
+                    if pat is not None and _resource_hit(pat, req.resource, request_is_pattern, req.wildcard_only, covering):
+                        r_hit = True
+                        break
+                if r_hit:
+                    add("resource_hit", R, P, S)
+                if r_hit == st.not_resource:
+                    continue
+            if st.principals is not None:
+                hows = set()
+                for pr in st.principals:
+                    value = match.substitute(pr.value, context, variables)
+                    if value is None:
+                        continue
+                    how = match.principal_match(_ptype(pr.type), value, who)
+                    if how:
+                        hows.add(how)
+                for how in hows:
+                    add("principal_hit", R, P, S, constant(how))
+                if bool(hows) == st.not_principal:
+                    continue
+            _condition_facts(batch, R, P, S, st, context, req, variables)
+
+
+def _resource_hit(pattern: str, resource: str, request_is_pattern: bool, wildcard_only: bool, covering: bool) -> bool:
+    if wildcard_only:
+        # the action supports only "Resource": "*": the request resource is the literal "*"
+        return match.glob(pattern, "*") if pattern != "*" else True
+    if request_is_pattern and covering:
+        return match.arn_covers(pattern, resource)
+    return match.arn_matches(pattern, resource, request_is_pattern)
+
+
+_PTYPE = {"AWS": "aws", "Service": "service", "Federated": "federated", "CanonicalUser": "canonical_user", "*": "any"}
+
+
+def _ptype(t: str) -> str:
+    return _PTYPE[t]
+
+
+def _condition_facts(batch: _Batch, R, P, S, st: Statement, context, req: Request, variables: bool) -> None:
+    add = batch.add
+    for c, cond in enumerate(st.conditions):
+        C = number(c)
+        key = cond.key.lower()
+        values = context.get(key)
+        if values is None:
+            if req.unknown_context and key not in req.absent_keys:
+                add("key_unknown", R, P, S, C)
+            else:
+                add("key_absent", R, P, S, C)
+            continue
+        if not values:
+            add("key_absent", R, P, S, C)
+            continue
+        pvals = [match.substitute(v, context, variables) for v in cond.values]
+        for i, rv in enumerate(values):
+            I = number(i)
+            add("req_value", R, P, S, C, I)
+            if cond.base != "Null" and any(pv is not None and match.value_matches(cond.base, pv, rv) for pv in pvals):
+                add("value_hit", R, P, S, C, I)
+
+
+_program_cache: dict[str, str] = {}
+
+
+def _control() -> clingo.Control:
+    ctl = clingo.Control(["--warn=none"])
+    ctl.load(str(encoding_file("main.lp")))
+    return ctl
+
+
+def evaluate(requests: Sequence[Request]) -> list[Decision]:
+    """Decide a batch of requests: one grounding, one solve."""
+    batch = _Batch()
+    for rid, req in enumerate(requests):
+        _request_facts(batch, rid, req)
+    ctl = _control()
+    with ctl.backend() as backend:
+        add_atom, add_rule = backend.add_atom, backend.add_rule
+        for sym in batch.atoms:
+            add_rule([add_atom(sym)])
+    ctl.ground([("base", [])])
+    shown: list = []
+    with ctl.solve(yield_=True) as handle:
+        for model in handle:
+            shown = model.symbols(shown=True)
+            break
+    return _decisions(requests, batch, shown)
+
+
+def _cite(pol: Policy, st: Statement, open_conditions=()) -> StatementRef:
+    return StatementRef(pol.name, st.label, st.index, st.effect, pol.where(st.path), tuple(open_conditions))
+
+
+def _layer_key(sym) -> tuple[str, Optional[int]]:
+    if sym.type == clingo.SymbolType.Function and sym.arguments:
+        return sym.name, sym.arguments[0].number
+    return sym.name, None
+
+
+def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decision]:
+    per: list[dict] = [{"decision": None, "blocked": set(), "allow": {}, "deny": {}, "open": {}} for _ in requests]
+    for sym in shown:
+        name, args = sym.name, sym.arguments
+        if name == "decision":
+            per[args[0].number]["decision"] = DECISIONS[args[1].name]
+        elif name == "blocked_by":
+            per[args[0].number]["blocked"].add(args[1].name)
+        elif name in ("allow_stmt", "deny_stmt"):
+            mode = args[0].name
+            r = args[1].number
+            entry = per[r]["allow" if name == "allow_stmt" else "deny"]
+            key = (_layer_key(args[2]), args[3].number, args[4].number)
+            if mode == "sure" or key not in entry:
+                entry[key] = mode
+        elif name == "cond_unknown":
+            per[args[0].number]["open"].setdefault((args[1].number, args[2].number), []).append(args[3].number)
+    out = []
+    for rid, (req, info) in enumerate(zip(requests, per)):
+        reasons = _reasons(batch, info)
+        conditions = _residual(batch, info) if info["decision"] == "ConditionallyAllowed" else []
+        out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, list(req.warnings)))
+    return out
+
+
+_LAYER_NAMES = {"identity": "identity", "resource": "resource", "boundary": "boundary", "session": "session", "vpce": "vpce"}
+
+
+def _reasons(batch: _Batch, info: dict) -> dict:
+    reasons: dict = {}
+    for effect in ("allow", "deny"):
+        for ((layer, level), pid, sidx), mode in sorted(info[effect].items(), key=lambda kv: (kv[0][0][0], kv[0][0][1] or 0, kv[0][1], kv[0][2])):
+            pol = batch.by_handle[pid]
+            st = next(s for s in pol.statements if s.index == sidx)
+            open_conds = ()
+            if mode == "maybe":
+                open_conds = tuple(_clause_text(st.conditions[c]) for c in info["open"].get((pid, sidx), []))
+            ref = _cite(pol, st, open_conds).as_json()
+            if level is None:
+                slot = reasons.setdefault(layer, {"allow": [], "deny": []})
+            else:
+                levels = reasons.setdefault(layer, [])
+                while len(levels) <= level:
+                    levels.append({"level": len(levels), "allow": [], "deny": []})
+                slot = levels[level]
+            slot[effect].append(ref)
+    return reasons
+
+
+def _clause_text(cond) -> str:
+    vals = list(cond.values)
+    shown = vals[0] if len(vals) == 1 else vals
+    import json
+
+    return f"{cond.operator} {cond.key} {json.dumps(shown)}"
+
+
+def _residual(batch: _Batch, info: dict) -> list[str]:
+    """The conditions under which a ConditionallyAllowed request is allowed: the open clauses of
+    the allowing statements (any one of them suffices), and no open Deny may hold."""
+    out = []
+    for ((layer, level), pid, sidx), mode in info["allow"].items():
+        if mode != "maybe":
+            continue
+        pol = batch.by_handle[pid]
+        st = next(s for s in pol.statements if s.index == sidx)
+        clauses = [_clause_text(st.conditions[c]) for c in info["open"].get((pid, sidx), [])]
+        if clauses:
+            out.append(" and ".join(clauses))
+    for ((layer, level), pid, sidx), mode in info["deny"].items():
+        if mode != "maybe":
+            continue
+        pol = batch.by_handle[pid]
+        st = next(s for s in pol.statements if s.index == sidx)
+        clauses = [_clause_text(st.conditions[c]) for c in info["open"].get((pid, sidx), [])]
+        if clauses:
+            out.append("not (" + " and ".join(clauses) + ")")
+    return sorted(set(out))
+
+
+def simulate(request) -> Decision:
+    """Decide one request (a Request, or its JSON object)."""
+    from .request import request_from_json
+
+    if not isinstance(request, Request):
+        request = request_from_json(request)
+    return evaluate([request])[0]
+
+
+def simulate_batch(requests: Iterable) -> list[Decision]:
+    from .request import request_from_json
+
+    reqs = [r if isinstance(r, Request) else request_from_json(r) for r in requests]
+    return evaluate(reqs)
