@@ -386,17 +386,29 @@ def _clause_text(cond) -> str:
 
 
 def _residual(batch: _Batch, info: dict) -> list[str]:
-    """The conditions under which a ConditionallyAllowed request is allowed: the open clauses of
-    the allowing statements (any one of them suffices), and no open Deny may hold."""
-    out = []
+    """The conditions under which a ConditionallyAllowed request is allowed, as a list that must
+    all hold: for each layer whose Allow is only possible, one of its open Allow statements'
+    clause sets (identity and resource-based policy count as one group: either may grant), and
+    for each open Deny, the negation of its clauses.  Clauses are read independently of each
+    other (two clauses on one key are not related)."""
+    groups: dict = {}
+    sure_layers = set()
     for ((layer, level), pid, sidx), mode in info["allow"].items():
-        if mode != "maybe":
+        group = "grant" if layer in ("identity", "resource") else (layer, level)
+        if mode == "sure":
+            sure_layers.add(group)
             continue
         pol = batch.by_handle[pid]
         st = next(s for s in pol.statements if s.index == sidx)
         clauses = [_clause_text(st.conditions[c]) for c in info["open"].get((pid, sidx), [])]
         if clauses:
-            out.append(" and ".join(clauses))
+            groups.setdefault(group, set()).add(" and ".join(clauses))
+    out = []
+    for group, alternatives in groups.items():
+        if group in sure_layers:
+            continue
+        alts = sorted(alternatives)
+        out.append(alts[0] if len(alts) == 1 else " or ".join(f"({a})" for a in alts))
     for ((layer, level), pid, sidx), mode in info["deny"].items():
         if mode != "maybe":
             continue

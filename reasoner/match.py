@@ -18,6 +18,23 @@ from .grammar import Variable, parse_template
 
 # ---------------------------------------------------------------- globs
 
+# After policy-variable substitution a pattern may hold `*` and `?` that are *literal* (from
+# `${*}`, `${?}` or a request value): they are carried as these two private-use characters, which
+# the glob functions read as the plain characters, and `plain` turns back into text.
+LITERAL_STAR, LITERAL_QMARK = "\ue000", "\ue001"
+
+
+def plain(text: str) -> str:
+    if LITERAL_STAR in text or LITERAL_QMARK in text:
+        return text.replace(LITERAL_STAR, "*").replace(LITERAL_QMARK, "?")
+    return text
+
+
+def literal(text: str) -> str:
+    """A text to be matched literally inside a pattern."""
+    return text.replace("*", LITERAL_STAR).replace("?", LITERAL_QMARK)
+
+
 
 @lru_cache(maxsize=65536)
 def _glob_re(pattern: str, ignore_case: bool) -> re.Pattern:
@@ -28,7 +45,7 @@ def _glob_re(pattern: str, ignore_case: bool) -> re.Pattern:
         elif ch == "?":
             out.append(".")
         else:
-            out.append(re.escape(ch))
+            out.append(re.escape(plain(ch)))
     return re.compile("".join(out) + r"\Z", re.S | (re.I if ignore_case else 0))
 
 
@@ -37,6 +54,7 @@ def glob(pattern: str, text: str, ignore_case: bool = False) -> bool:
     if pattern == "*":
         return True
     if "*" not in pattern and "?" not in pattern:
+        pattern = plain(pattern)
         return pattern.lower() == text.lower() if ignore_case else pattern == text
     return _glob_re(pattern, ignore_case).match(text) is not None
 
@@ -72,7 +90,7 @@ def _intersect(a: str, b: str) -> bool:
             if ca is not None:
                 stack.append((i + 1, j))
         if ca is not None and cb is not None and ca != "*" and cb != "*":
-            if ca == "?" or cb == "?" or ca == cb:
+            if ca == "?" or cb == "?" or plain(ca) == plain(cb):
                 stack.append((i + 1, j + 1))
     return False
 
@@ -86,7 +104,7 @@ def _cover_re(pattern: str) -> re.Pattern:
         elif ch == "?":
             out.append(r"[^*?]")  # one definite character: never a whole wildcard
         else:
-            out.append(re.escape(ch))
+            out.append(re.escape(plain(ch)))
     return re.compile("".join(out) + r"\Z", re.S)
 
 
@@ -169,21 +187,16 @@ def substitute(text: str, context: dict[str, list[str]], enabled: bool) -> Optio
         if isinstance(part, str):
             out.append(part)
         elif part.escape is not None:
-            out.append(part.escape)
+            out.append(literal(part.escape))  # ${*} is a literal asterisk, ${?} a question mark
         else:
             vals = context.get(part.key.lower())
             if vals is None or len(vals) != 1:
                 if part.default is None:
                     return None
-                out.append(part.default)
+                out.append(literal(part.default))
             else:
-                out.append(vals[0])
+                out.append(literal(vals[0]))  # a request value never acts as a wildcard
     return "".join(out)
-
-
-def escape_literal(text: str) -> str:
-    """A substituted request value is matched literally: its own `*` and `?` are not wildcards."""
-    return text
 
 
 # ---------------------------------------------------------------- condition operators
@@ -250,6 +263,8 @@ def value_matches(base: str, policy_value: str, request_value: str) -> bool:
     """The positive form of ``base`` (StringNotEquals → StringEquals, ...) applied to one policy
     value and one request value.  Negation is the encodings' business."""
     op = POSITIVE_FORM.get(base, base)
+    if op not in ("StringLike", "ArnLike", "ArnEquals"):
+        policy_value = plain(policy_value)
     if op == "StringEquals":
         return policy_value == request_value
     if op == "StringEqualsIgnoreCase":
@@ -370,6 +385,7 @@ def principal_match(entry_type: str, value: str, who: PrincipalInfo) -> Optional
     `*`, its service or federation), ``"role"`` (the role of a role session), ``"account"`` (its
     account: access then needs an identity Allow too), or None.  Partial wildcards are not
     supported in Principal (AWS: use `*` alone), so other values are compared literally."""
+    value = plain(value)
     if entry_type == "any" or (entry_type == "aws" and value == "*"):
         return "direct"
     if entry_type == "service":

@@ -197,6 +197,18 @@ def request_from_json(obj: Any, source: Optional[Source] = None, unknown_context
     ra = obj.get("resourceAccount")
     if ra is not None and not isinstance(ra, str):
         ra = str(ra)
+    if ra is None:
+        from .match import PrincipalInfo, split_arn
+
+        parts = split_arn(resource)
+        if parts and parts[4]:
+            ra = parts[4]
+        else:
+            owner = PrincipalInfo(obj["principal"]).account
+            if owner:
+                ra = owner
+                line, col = source.position(())
+                warnings.append(Diagnostic(source.file, line, col, f"no `resourceAccount` given and `{resource}` names none: the principal's account `{owner}` is assumed", "give `resourceAccount` for a resource in another account", "warning"))
     absent = obj.get("absentKeys") or []
     req = Request(
         id=obj.get("id"),

@@ -1,0 +1,67 @@
+"""Rendering answers for people: trees in the terminal (JSON is each result's ``as_json``)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+
+def tree(label: str, children: Iterable) -> list[str]:
+    """Lines of a tree: ``children`` are strings or (label, children) pairs."""
+    lines = [label]
+    items = list(children)
+    for i, child in enumerate(items):
+        last = i == len(items) - 1
+        head, more = ("└─ ", "   ") if last else ("├─ ", "│  ")
+        if isinstance(child, tuple):
+            sub = tree(child[0], child[1])
+        else:
+            sub = [str(child)]
+        lines.append(head + sub[0])
+        lines.extend(more + s for s in sub[1:])
+    return lines
+
+
+def _statements(slot: dict) -> list:
+    out = []
+    for effect in ("deny", "allow"):
+        for ref in slot.get(effect, []):
+            text = f"{effect}: {ref['policy']} statement {ref['statement']} ({ref['where']})"
+            if ref.get("conditions"):
+                text += " if " + " and ".join(ref["conditions"])
+            out.append(text)
+    return out
+
+
+LAYER_TITLES = {
+    "identity": "identity policies",
+    "resource": "resource-based policy",
+    "boundary": "permissions boundary",
+    "session": "session policy",
+    "vpce": "VPC endpoint policy",
+    "scp": "service control policies",
+    "rcp": "resource control policies",
+}
+
+
+def decision_tree(decision, request=None) -> str:
+    title = f"{decision.decision}"
+    if request is not None:
+        title = f"{request.principal} → {request.action} on {request.resource}: {decision.decision}"
+    if decision.decision == "Error":
+        return "\n".join(tree(title, [f"error: {decision.error}"]))
+    children = []
+    for layer, slot in decision.reasons.items():
+        name = LAYER_TITLES.get(layer, layer)
+        if isinstance(slot, list):
+            levels = [(f"level {lv['level']}", _statements(lv) or ["no statement applies"]) for lv in slot]
+            children.append((name, levels))
+        else:
+            children.append((name, _statements(slot)))
+    if not decision.reasons:
+        children.append("no statement applies in any policy")
+    if decision.blocked_by:
+        children.append("blocked by: " + ", ".join(decision.blocked_by))
+    if decision.conditions:
+        children.append(("allowed when all of", decision.conditions))
+    for w in decision.warnings:
+        children.append(f"warning: {w.message} ({w.file}:{w.line}:{w.column})" if w.line else f"warning: {w.message}")
+    return "\n".join(tree(title, children))

@@ -1,0 +1,111 @@
+"""`reasoner.simulate` and `iam-reasoner simulate`: the contract scripts rely on, analysis mode,
+and bad requests."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from reasoner.cli import main
+from reasoner.evaluate import simulate, simulate_batch
+
+USER = "arn:aws:iam::111111111111:user/alice"
+
+
+def _req(**kw):
+    base = {
+        "id": "r1",
+        "principal": USER,
+        "action": "s3:GetObject",
+        "resource": "arn:aws:s3:::b/k",
+        "resourceAccount": "111111111111",
+        "identityPolicies": [
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "Office", "Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}},
+                    {"Sid": "BadVpc", "Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-bad"}}},
+                ],
+            }
+        ],
+    }
+    base.update(kw)
+    return base
+
+
+def test_concrete_context_absent_key_is_absent():
+    d = simulate(_req())
+    assert d.decision == "ImplicitlyDenied"
+    assert d.blocked_by == ["identity"]
+
+
+def test_concrete_context_given():
+    d = simulate(_req(context={"aws:SourceIp": "10.1.1.1"}))
+    assert d.decision == "Allowed"
+    (ref,) = d.reasons["identity"]["allow"]
+    assert ref["statement"] == "Office" and ref["effect"] == "Allow"
+
+
+def test_unknown_context_gives_the_residual_condition():
+    d = simulate(_req(unknownContext=True))
+    assert d.decision == "ConditionallyAllowed"
+    assert d.conditions == ['IpAddress aws:SourceIp "10.0.0.0/8"', 'not (StringEquals aws:SourceVpc "vpc-bad")']
+
+
+def test_unknown_context_known_values_still_decide():
+    d = simulate(_req(unknownContext=True, context={"aws:SourceIp": "192.168.1.1"}))
+    assert d.decision == "ImplicitlyDenied"
+    d = simulate(_req(unknownContext=True, context={"aws:SourceIp": "10.0.0.1", "aws:SourceVpc": "vpc-bad"}))
+    assert d.decision == "ExplicitlyDenied"
+
+
+def test_unknown_context_absent_keys_are_known_absent():
+    d = simulate(_req(unknownContext=True, context={"aws:SourceIp": "10.0.0.1"}, absentKeys=["aws:SourceVpc"]))
+    assert d.decision == "Allowed"
+
+
+def test_batch_grounds_once_and_keeps_order():
+    reqs = [_req(id=i, context={"aws:SourceIp": ip}) for i, ip in enumerate(["10.0.0.1", "1.1.1.1", "10.9.9.9"])]
+    assert [d.decision for d in simulate_batch(reqs)] == ["Allowed", "ImplicitlyDenied", "Allowed"]
+
+
+def test_reasons_locate_statements_in_the_request_file(tmp_path):
+    f = tmp_path / "req.json"
+    f.write_text(json.dumps(_req(context={"aws:SourceIp": "10.0.0.1"}), indent=2))
+    r = CliRunner().invoke(main, ["simulate", str(f), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert set(out) >= {"id", "decision", "reasons"}
+    where = out["reasons"]["identity"]["allow"][0]["where"]
+    # the statement object opens on this line of the pretty-printed file
+    line = next(i for i, t in enumerate(f.read_text().splitlines(), 1) if '"Sid": "Office"' in t) - 1
+    assert where.startswith(f"{f}:{line}:")
+
+
+def test_batch_cli_errors_are_lines_and_the_batch_goes_on():
+    lines = [json.dumps(_req(id="a", context={"aws:SourceIp": "10.0.0.1"})), '{"id": "b", "principal": "x"}', "not json", json.dumps(_req(id="d"))]
+    r = CliRunner().invoke(main, ["simulate", "--batch", "--json"], input="\n".join(lines) + "\n")
+    assert r.exit_code == 2
+    out = [json.loads(x) for x in r.output.splitlines()]
+    assert [o["id"] for o in out] == ["a", "b", 3, "d"]
+    assert [o["decision"] for o in out] == ["Allowed", "Error", "Error", "ImplicitlyDenied"]
+    assert "action" in out[1]["error"] and "JSON" in out[2]["error"]
+
+
+def test_text_output_is_a_tree():
+    r = CliRunner().invoke(main, ["simulate"], input=json.dumps(_req(context={"aws:SourceIp": "10.0.0.1"})))
+    assert r.exit_code == 0
+    assert r.output.splitlines()[0].endswith(": Allowed")
+    assert "└─ identity policies" in r.output or "├─ identity policies" in r.output
+    assert "statement Office" in r.output
+
+
+def test_unreadable_request_exits_2_without_traceback(tmp_path):
+    f = tmp_path / "bad.json"
+    f.write_text('{"principal": "x", "action": ')
+    p = subprocess.run([sys.executable, "-m", "reasoner", "simulate", str(f)], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr
+    assert f"{f}:1:" in p.stderr and "malformed JSON" in p.stderr
