@@ -14,6 +14,7 @@ from .common import main
 
 from . import parse_cmd  # noqa: F401  (registers its commands)
 from . import collect_cmd  # noqa: F401
+from . import collect_cmd  # noqa: F401
 from . import simulate_cmd  # noqa: F401
 
 __all__ = ["main"]
