@@ -14,7 +14,6 @@ from .common import main
 
 from . import parse_cmd  # noqa: F401  (registers its commands)
 from . import collect_cmd  # noqa: F401
-from . import collect_cmd  # noqa: F401
 from . import simulate_cmd  # noqa: F401
 
 __all__ = ["main"]
