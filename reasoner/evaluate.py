@@ -114,6 +114,7 @@ class _Batch:
 
     def __init__(self):
         self.atoms: list = []
+        self.checked: list = []  # per request: [(layer name, level or None, policy name)]
         self.policies: dict[int, tuple[int, Policy]] = {}  # id(policy) -> (handle, policy)
         self.by_handle: dict[int, Policy] = {}
 
@@ -208,6 +209,7 @@ def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
         add("rcp_level", R, number(n))
         layers += [(_layer_symbol("rcp", n), p) for p in level]
 
+    batch.checked.append([(_layer_key(L)[0], _layer_key(L)[1], pol.name) for L, pol in layers])
     for L, pol in layers:
         pid = batch.policy(pol)
         P = number(pid)
@@ -274,7 +276,7 @@ def _condition_facts(batch: _Batch, R, P, S, st: Statement, context, req: Reques
         key = cond.key.lower()
         values = context.get(key)
         if values is None:
-            if req.unknown_context and key not in req.absent_keys:
+            if req.unknown_context and key not in req.absent_keys and not key.startswith(req.known_prefixes):
                 add("key_unknown", R, P, S, C)
             else:
                 add("key_absent", R, P, S, C)
@@ -348,9 +350,26 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decisi
     out = []
     for rid, (req, info) in enumerate(zip(requests, per)):
         reasons = _reasons(batch, info)
+        _add_checked(reasons, batch.checked[rid])
         conditions = _residual(batch, info) if info["decision"] == "ConditionallyAllowed" else []
         out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, list(req.warnings)))
     return out
+
+
+def _add_checked(reasons: dict, checked: list) -> None:
+    """Every policy that was in force, layer by layer, applied or not: a proof shows the denies
+    and SCP levels that were checked and did not fire."""
+    for layer, level, name in checked:
+        if level is None:
+            slot = reasons.setdefault(layer, {"allow": [], "deny": []})
+        else:
+            levels = reasons.setdefault(layer, [])
+            while len(levels) <= level:
+                levels.append({"level": len(levels), "allow": [], "deny": []})
+            slot = levels[level]
+        slot.setdefault("checked", [])
+        if name not in slot["checked"]:
+            slot["checked"].append(name)
 
 
 _LAYER_NAMES = {"identity": "identity", "resource": "resource", "boundary": "boundary", "session": "session", "vpce": "vpce"}

@@ -36,6 +36,7 @@ class Request:
     # analysis: keys not in `context` are unknown (None), except those listed as known-absent
     unknown_context: bool = False
     absent_keys: frozenset = frozenset()
+    known_prefixes: tuple = ()  # keys under these prefixes are known: absent when not given
     # facts only an estate knows (the simulate schema cannot say them)
     service_linked_role: bool = False
     management_principal: bool = False
