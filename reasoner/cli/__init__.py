@@ -13,6 +13,7 @@ import click
 from .common import main
 
 from . import parse_cmd  # noqa: F401  (registers its commands)
+from . import load_cmd  # noqa: F401
 from . import collect_cmd  # noqa: F401
 from . import simulate_cmd  # noqa: F401
 
