@@ -296,6 +296,9 @@ class _Account:
             for page in iam.get_paginator("get_account_authorization_details").paginate():
                 for key in merged:
                     merged[key].extend(page.get(key) or [])
+            for policy in merged["Policies"]:  # some emulators leave out the name; the ARN ends with it
+                if "PolicyName" not in policy and isinstance(policy.get("Arn"), str):
+                    policy["PolicyName"] = policy["Arn"].rsplit("/", 1)[-1]
             return merged
 
         self.authz = self.call("iam", "GetAccountAuthorizationDetails", read)
