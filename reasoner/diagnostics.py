@@ -6,6 +6,7 @@ first error raises ``InputError``, in lenient mode errors are kept and work goes
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -55,3 +56,15 @@ class Diagnostics:
     @property
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.items if d.severity == "warning"]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def code(text: object, limit: int = 80) -> str:
+    """User text for a message: in backticks, on one line (control characters escaped), and cut
+    to ``limit`` characters."""
+    s = _CONTROL.sub(lambda m: {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(m.group(), f"\\u{ord(m.group()):04x}"), str(text))
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return f"`{s}`"

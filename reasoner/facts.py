@@ -11,6 +11,7 @@ from typing import Iterable, Iterator
 from clingo import Function, Number, String, Symbol
 
 from .model import Policy
+from .parse import gc_paused
 
 FACT_SCHEMA_VERSION = 1
 
@@ -44,45 +45,63 @@ def fact(name: str, *args: Symbol) -> Symbol:
 
 
 _PRINCIPAL_TYPE = {"AWS": "aws", "Service": "service", "Federated": "federated", "CanonicalUser": "canonical_user", "*": "any"}
+_lower: dict[str, Symbol] = {}
 
 
-def policy_facts(pid: int, policy: Policy) -> Iterator[Symbol]:
-    """The facts of one policy (see encodings/doc.lp, section "policies")."""
+def _lowered(s: str) -> Symbol:
+    sym = _lower.get(s)
+    if sym is None:
+        if len(_lower) > 500_000:
+            _lower.clear()
+        sym = _lower[s] = string(s.lower())
+    return sym
+
+
+def policy_facts(pid: int, policy: Policy) -> list[Symbol]:
+    """The facts of one policy (see encodings/doc.lp, section "policies"), as clingo symbols.
+    Every string argument is a clingo string symbol, made once per distinct string."""
+    with gc_paused():
+        return list(_policy_facts(pid, policy))
+
+
+def _policy_facts(pid: int, policy: Policy) -> Iterator[Symbol]:
+    F = Function
+    S_ = string
     P = number(pid)
-    yield fact("policy", P, constant(policy.kind.value))
-    yield fact("policy_name", P, string(policy.name))
+    yield F("policy", (P, constant(policy.kind.value)))
+    yield F("policy_name", (P, S_(policy.name)))
     if policy.version is not None:
-        yield fact("policy_version", P, string(policy.version))
+        yield F("policy_version", (P, S_(policy.version)))
     for st in policy.statements:
         S = number(st.index)
-        yield fact("stmt", P, S, constant(st.effect.lower()))
+        yield F("stmt", (P, S, constant(st.effect.lower())))
         if st.sid is not None:
-            yield fact("sid", P, S, string(st.sid))
+            yield F("sid", (P, S, S_(st.sid)))
         if st.not_action:
-            yield fact("not_action", P, S)
+            yield F("not_action", (P, S))
         for a in st.actions:
-            yield fact("action", P, S, string(a.lower()))
+            yield F("action", (P, S, _lowered(a)))
         if st.resources is not None:
             if st.not_resource:
-                yield fact("not_resource", P, S)
+                yield F("not_resource", (P, S))
             for r in st.resources:
-                yield fact("resource", P, S, string(r))
+                yield F("resource", (P, S, S_(r)))
         if st.principals is not None:
             if st.not_principal:
-                yield fact("not_principal", P, S)
+                yield F("not_principal", (P, S))
             for pr in st.principals:
-                yield fact("principal", P, S, constant(_PRINCIPAL_TYPE[pr.type]), string(pr.value))
+                yield F("principal", (P, S, constant(_PRINCIPAL_TYPE[pr.type]), S_(pr.value)))
         for c, cond in enumerate(st.conditions):
             C = number(c)
-            yield fact("cond", P, S, C, string(cond.base), string(cond.key.lower()))
+            yield F("cond", (P, S, C, S_(cond.base), _lowered(cond.key)))
             if cond.quantifier == "ForAllValues":
-                yield fact("cond_for_all_values", P, S, C)
+                yield F("cond_for_all_values", (P, S, C))
             elif cond.quantifier == "ForAnyValue":
-                yield fact("cond_for_any_value", P, S, C)
+                yield F("cond_for_any_value", (P, S, C))
             if cond.if_exists:
-                yield fact("cond_if_exists", P, S, C)
+                yield F("cond_if_exists", (P, S, C))
             for i, v in enumerate(cond.values):
-                yield fact("cond_value", P, S, C, number(i), string(v))
+                yield F("cond_value", (P, S, C, number(i), S_(v)))
 
 
 def facts_text(symbols: Iterable[Symbol]) -> str:

@@ -60,15 +60,27 @@ class SkeletonError:
     expected: tuple[str, ...]
 
 
-@lru_cache(maxsize=65536)
+_checked: dict[tuple[str, str], "SkeletonError | None"] = {}
+
+
 def check_skeleton(skeleton: str, start: str = "policy") -> SkeletonError | None:
-    """None when the skeleton is a valid document, else where and what was expected."""
+    """None when the skeleton is valid for the rule ``start`` (``policy`` or ``statement``), else
+    where the parser stopped and what it expected.  Each distinct skeleton is parsed once."""
+    key = (skeleton, start)
+    try:
+        return _checked[key]
+    except KeyError:
+        pass
     try:
         parser().parse(skeleton, start=start)
+        err = None
     except UnexpectedInput as e:
         expected = tuple(sorted(getattr(e, "expected", None) or getattr(e, "allowed", None) or ()))
-        return SkeletonError(getattr(e, "pos_in_stream", 0) or 0, expected)
-    return None
+        err = SkeletonError(getattr(e, "pos_in_stream", 0) or 0, expected)
+    if len(_checked) > 100_000:
+        _checked.clear()
+    _checked[key] = err
+    return err
 
 
 @dataclass(frozen=True)

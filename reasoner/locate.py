@@ -2,46 +2,88 @@
 
 Documents are decoded with the fast C decoder, which keeps no positions.  A diagnostic or a proof
 that needs the place of ``Statement[2].Action[0]`` asks a :class:`Source` for it; the source scans
-its text along that path (skipping siblings by bracket matching) and remembers what it found.
+its text along that path and remembers, for every object or list it walked into, where each of its
+members starts.  Asking for many places in one big document therefore costs one scan of each
+container on the way, not one scan per question.
 """
 from __future__ import annotations
 
+import bisect
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Sequence, Union
 
 PathElem = Union[str, int]
-Path = tuple
 
+# One JSON token: a string, a structural character, or a bare word (number, true, false, null).
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]|[^\s\[\]{},:"]+', re.S)
-_WS = re.compile(r"\s*")
+_WS = re.compile(r"[ \t\r\n]*")
 
 
 @dataclass(eq=False)
 class Source:
     """A text that policies were read from.  ``prefix`` is the JSON path of the policy document
-    inside the text (a document nested in an account dump), ``label`` names it in messages."""
+    inside the text (a document nested in an account dump).  ``embedded`` marks a document that
+    was a JSON *string* inside the file: positions then stop at that string."""
 
     file: str
     text: str | None = None
     prefix: tuple = ()
-    embedded: bool = False  # the document was a JSON string inside the file: positions stop there
-    _cache: dict = field(default_factory=dict, repr=False)
+    embedded: bool = False
+    _index: dict = field(default_factory=dict, repr=False)
     _lines: list | None = field(default=None, repr=False)
 
     def child(self, prefix: Sequence[PathElem], embedded: bool = False) -> "Source":
-        return Source(self.file, self.text, tuple(self.prefix) + tuple(prefix), embedded or self.embedded)
+        src = Source(self.file, self.text, tuple(self.prefix) + tuple(prefix), embedded or self.embedded)
+        src._index, src._lines = self._index, self._lines  # same text: share what was learnt
+        return src
 
-    def position(self, path: Sequence[PathElem] = (), key: bool = False, occurrence: int = 0) -> tuple[int, int]:
+    def position(self, path: Sequence[PathElem] = (), key: bool = False, occurrence: int = -1) -> tuple[int, int]:
         """(line, column), 1-based, of the value at ``path`` under this source's prefix (of its key
-        when ``key``).  Falls back to the nearest enclosing value that exists."""
+        when ``key``).  A key given more than once is found at its last ``occurrence`` unless told
+        otherwise (the decoder keeps the last value).  Falls back to the nearest enclosing value
+        that exists; (0, 0) when there is no text."""
         if self.text is None:
             return (0, 0)
-        full = self.prefix if self.embedded else self.prefix + tuple(path)
         if self.embedded:
-            key = False
-        offset = _locate(self.text, full, key, occurrence, self._cache)
-        return self.line_col(offset)
+            full, key = tuple(self.prefix), False
+        else:
+            full = tuple(self.prefix) + tuple(path)
+        return self.line_col(self.offset(full, key, occurrence))
+
+    def offset(self, path: tuple, key: bool = False, occurrence: int = -1) -> int:
+        text = self.text
+        pos = _skip_ws(text, 0)
+        for depth, elem in enumerate(path):
+            last = depth == len(path) - 1
+            members = self._members(pos)
+            if members is None:
+                break
+            if isinstance(elem, int):
+                if not isinstance(members, list) or not 0 <= elem < len(members):
+                    break
+                pos = members[elem]
+            else:
+                if not isinstance(members, dict) or elem not in members:
+                    break
+                places = members[elem]
+                try:
+                    key_at, value_at = places[occurrence if last else -1]
+                except IndexError:
+                    key_at, value_at = places[-1]
+                if last and key:
+                    return key_at
+                pos = value_at
+        return pos
+
+    def _members(self, pos: int):
+        """Offsets of the members of the container starting at ``pos``: a list of value offsets
+        for a JSON list, a dict key -> [(key offset, value offset), ...] for an object."""
+        got = self._index.get(pos)
+        if got is None and pos not in self._index:
+            got = self._index[pos] = _scan(self.text, pos)
+        return got
 
     def line_col(self, offset: int) -> tuple[int, int]:
         if self._lines is None:
@@ -52,8 +94,6 @@ class Source:
                 starts.append(i + 1)
                 i = find("\n", i + 1)
             self._lines = starts
-        import bisect
-
         line = bisect.bisect_right(self._lines, offset)
         return line, offset - self._lines[line - 1] + 1
 
@@ -62,75 +102,44 @@ def _skip_ws(text: str, pos: int) -> int:
     return _WS.match(text, pos).end()
 
 
-def _skip_value(text: str, pos: int) -> int:
-    """Offset just past the JSON value starting at ``pos``."""
+def _scan(text: str, pos: int):
+    """Members of the object or list that starts at ``pos`` (None if none starts there).  Scans
+    the container once, at its own level, skipping nested containers by bracket counting."""
+    if pos >= len(text) or text[pos] not in "[{":
+        return None
+    is_obj = text[pos] == "{"
+    members: dict | list = {} if is_obj else []
     depth = 0
-    for m in _TOKEN.finditer(text, pos):
+    expect_value = not is_obj  # in an object, the next string at depth 1 is a key
+    key = None
+    key_at = 0
+    for m in _TOKEN.finditer(text, pos + 1):
         tok = m.group()
         c = tok[0]
+        if depth == 0:
+            if c in "]}":
+                return members
+            if c == ",":
+                expect_value = not is_obj
+                continue
+            if c == ":":
+                expect_value = True
+                continue
+            if is_obj and not expect_value:
+                try:
+                    key = json.loads(tok) if c == '"' else tok
+                except ValueError:
+                    key = tok
+                key_at = m.start()
+                continue
+            # a value at this level
+            if is_obj:
+                members.setdefault(key, []).append((key_at, m.start()))
+            else:
+                members.append(m.start())
+            expect_value = False
         if c in "[{":
             depth += 1
         elif c in "]}":
             depth -= 1
-            if depth <= 0:
-                return m.end()
-        elif depth == 0:
-            return m.end()
-    return len(text)
-
-
-def _locate(text: str, path: tuple, key: bool, occurrence: int, cache: dict) -> int:
-    start_key = (path, key, occurrence)
-    if start_key in cache:
-        return cache[start_key]
-    pos = _skip_ws(text, 0)
-    best = pos
-    for depth, elem in enumerate(path):
-        last = depth == len(path) - 1
-        found = _child(text, pos, elem, key and last, occurrence if last else 0)
-        if found is None:
-            break
-        pos = found
-        best = pos
-    cache[start_key] = best
-    return best
-
-
-def _child(text: str, pos: int, elem: PathElem, want_key: bool, occurrence: int):
-    if pos >= len(text):
-        return None
-    opener = text[pos]
-    if isinstance(elem, int) and opener == "[":
-        i = _skip_ws(text, pos + 1)
-        for _ in range(elem):
-            if i >= len(text) or text[i] == "]":
-                return None
-            i = _skip_ws(text, _skip_value(text, i))
-            if i < len(text) and text[i] == ",":
-                i = _skip_ws(text, i + 1)
-        return i if i < len(text) and text[i] != "]" else None
-    if isinstance(elem, str) and opener == "{":
-        i = _skip_ws(text, pos + 1)
-        seen = 0
-        while i < len(text) and text[i] == '"':
-            m = _TOKEN.match(text, i)
-            import json
-
-            try:
-                name = json.loads(m.group())
-            except ValueError:
-                return None
-            key_at = i
-            i = _skip_ws(text, m.end())
-            if i >= len(text) or text[i] != ":":
-                return None
-            i = _skip_ws(text, i + 1)
-            if name == elem:
-                if seen == occurrence:
-                    return key_at if want_key else i
-                seen += 1
-            i = _skip_ws(text, _skip_value(text, i))
-            if i < len(text) and text[i] == ",":
-                i = _skip_ws(text, i + 1)
-        return None
-    return None
+    return members

@@ -14,13 +14,15 @@ Positions are exact and computed only for what is reported (see :mod:`reasoner.l
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from . import grammar
-from .diagnostics import Diagnostic, Diagnostics, InputError
+from .diagnostics import Diagnostic, Diagnostics, InputError, code
 from .locate import Source
 from .model import Condition, Policy, PolicyKind, Principal, Statement
 
@@ -51,6 +53,22 @@ _CONDITION_OPERATORS = (
 
 
 # --------------------------------------------------------------------------- decode
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector while building many small acyclic objects (decoded
+    JSON, model, symbols): its passes over every live object cost a quarter of a bulk load and
+    find nothing to free.  Reference counting still frees everything as usual."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
 
 
 class _Duplicates(dict):
@@ -125,18 +143,9 @@ def decode_json(text: str, name: str, max_depth: int = MAX_DEPTH) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
-        msg = e.msg[0].lower() + e.msg[1:]
-        hint = "fix the JSON syntax at this place"
-        if "trailing comma" in msg or ("property name" in msg and text[: e.pos].rstrip().endswith(",")):
-            msg, hint = "trailing comma before the end of an object", "JSON allows no comma after the last member"
-        elif "control character" in msg:
-            code = ord(text[e.pos]) if e.pos < len(text) else 0
-            msg, hint = f"control character `\\u{code:04x}` inside a string", "write it escaped (`\\n`, `\\u0000`) or remove it"
-        elif e.pos >= len(text.rstrip()):
-            msg, hint = f"the JSON text ends too early ({msg})", "the file looks truncated: is a `}` or `]` missing?"
-        raise InputError([Diagnostic(name, e.lineno, e.colno, f"malformed JSON: {msg}", hint)], unreadable=True) from None
+        raise InputError([_json_error(text, name, e)], unreadable=True) from None
     except ValueError as e:  # NaN / Infinity
-        line, col = _find_constant(text)
+        line, col = Source(name, text).line_col(_find_constant(text))
         raise InputError([Diagnostic(name, line, col, f"malformed JSON: {e}", "JSON numbers are finite; quote the value if it is text")], unreadable=True) from None
     except RecursionError:
         deep = _too_deep(text, max_depth)
@@ -144,9 +153,37 @@ def decode_json(text: str, name: str, max_depth: int = MAX_DEPTH) -> Any:
         raise InputError([Diagnostic(name, line, col, f"JSON nested more than {max_depth} levels deep", "no policy document nests this deep; is this the right file?")], unreadable=True) from None
 
 
-def _find_constant(text: str) -> tuple[int, int]:
-    m = re.search(r"(?<![\"\w])(NaN|-?Infinity)(?![\"\w])", text)
-    return Source("", text).line_col(m.start()) if m else (1, 1)
+def _json_error(text: str, name: str, e: json.JSONDecodeError) -> Diagnostic:
+    src = Source(name, text)
+    msg = e.msg[0].lower() + e.msg[1:]
+    pos = e.pos
+    before = text[:pos].rstrip()
+    if pos < len(text) and text[pos] in "]}" and before.endswith(","):
+        where = "list" if text[pos] == "]" else "object"
+        line, col = src.line_col(len(before) - 1)
+        return Diagnostic(name, line, col, f"malformed JSON: trailing comma before the end of an {where}" if where == "object" else "malformed JSON: trailing comma before the end of a list", "JSON allows no comma after the last item: remove it")
+    if "trailing comma" in msg:  # newer Pythons say so themselves, at the comma
+        return Diagnostic(name, e.lineno, e.colno, f"malformed JSON: {msg}", "JSON allows no comma after the last item: remove it")
+    if "control character" in msg:
+        c = ord(text[pos]) if pos < len(text) else 0
+        return Diagnostic(name, e.lineno, e.colno, f"malformed JSON: control character `\\u{c:04x}` inside a string", "write it escaped (`\\n`, `\\u0000`) or remove it")
+    if pos >= len(text.rstrip()) or (msg.startswith("unterminated string") and "\n" not in text[pos:]):
+        line, col = src.line_col(len(text.rstrip()))
+        return Diagnostic(name, line, col, f"malformed JSON: the text ends too early ({msg})", "the file looks truncated: is a `}` or `]` missing?")
+    if msg.startswith("extra data"):
+        return Diagnostic(name, e.lineno, e.colno, "malformed JSON: more text after the end of the document", "a file holds one JSON document; remove what follows it")
+    return Diagnostic(name, e.lineno, e.colno, f"malformed JSON: {msg}", "fix the JSON syntax at this place")
+
+
+def _find_constant(text: str) -> int:
+    """Offset of the first bare `NaN` / `Infinity` / `-Infinity` (outside strings)."""
+    for m in _JSON_TOKEN.finditer(text):
+        if m.group() in ("NaN", "Infinity", "-Infinity"):
+            return m.start()
+    return 0
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]|[^\s\[\]{},:"]+', re.S)
 
 
 # --------------------------------------------------------------------------- skeleton
@@ -155,148 +192,223 @@ def _find_constant(text: str) -> tuple[int, int]:
 _KEYWORDS = {k: f'"{k}"' for k in ("Allow", "Deny", "2012-10-17", "2008-10-17", "*")}
 
 
-class _Skeleton:
-    """Writes a decoded document as its skeleton, remembering the JSON path of every token."""
+_KEYWORDS = {k: f'"{k}"' for k in ("Allow", "Deny", "2012-10-17", "2008-10-17", "*")}
 
-    __slots__ = ("parts", "paths", "dups")
+
+def _scalar_token(v: Any) -> Optional[str]:
+    t = type(v)
+    if t is str:
+        return "s"
+    if t is bool:
+        return "b"
+    if t is int or t is float:
+        return "n"
+    if v is None:
+        return "z"
+    return None
+
+
+def _key_token(k: str) -> str:
+    return (k + ":") if _SAFE_KEY.match(k) else "@:"
+
+
+def _skel(v: Any, depth: int = 0) -> str:
+    """The skeleton of a value (see the grammar's header): the fast writer, without positions.
+    A run of scalars of one kind in a list reads as one scalar."""
+    tok = _scalar_token(v)
+    if tok is not None:
+        return tok
+    if depth > MAX_DEPTH:
+        return "@"
+    if type(v) is list:
+        parts = []
+        prev = None
+        for item in v:
+            tok = _scalar_token(item)
+            if tok is None:
+                parts.append(_skel(item, depth + 1))
+            elif tok != prev:
+                parts.append(tok)
+            prev = tok
+        return "[" + ",".join(parts) + "]"
+    return "{" + ",".join(_key_token(k) + _skel(x, depth + 1) for k, x in v.items()) + "}"
+
+
+def _keyword_skel(v: Any) -> str:
+    return _KEYWORDS.get(v, "@") if type(v) is str else _skel(v)
+
+
+_GOOD_SKELETONS: set[str] = set()  # member skeletons the grammar accepted
+_STRING_MEMBER = {k: "{" + k + ":s}" for k in ("Sid", "Action", "NotAction", "Resource", "NotResource")}
+_LIST_MEMBER = {k: "{" + k + ":[s]}" for k in ("Action", "NotAction", "Resource", "NotResource")}
+
+
+def _member_skeleton(k: str, v: Any) -> Optional[str]:
+    """The skeleton of a one-member statement `{k: v}`, or None for a Condition map (checked in
+    pieces, see :func:`_member_skeletons`).  Lists of strings known to be good take a short cut."""
+    t = type(v)
+    if t is str:
+        if k == "Effect":
+            return "{Effect:" + _KEYWORDS.get(v, "@") + "}"
+        if k == "Principal" or k == "NotPrincipal":
+            return "{" + k + (':"*"}' if v == "*" else ":s}")
+        got = _STRING_MEMBER.get(k)
+        return got if got is not None else "{" + _key_token(k) + "s}"
+    if t is list and v:
+        good = _GOOD_ACTIONS if k == "Action" or k == "NotAction" else _GOOD_RESOURCES if k == "Resource" or k == "NotResource" else None
+        if good is not None:
+            try:
+                if good.issuperset(v):
+                    return _LIST_MEMBER[k]
+            except TypeError:  # an object or list inside: the long way
+                pass
+    elif k == "Condition" and isinstance(v, dict) and v:
+        return None
+    return "{" + _key_token(k) + _skel(v, 1) + "}"
+
+
+def _member_skeletons(k: str, v: dict) -> Iterator[tuple[str, dict]]:
+    """The pieces a non-empty Condition map is checked as: one statement skeleton per (operator,
+    key) entry, with the decoded member it stands for.  A Condition is a free sequence of such
+    entries (and a statement a free sequence of members), so checking the pieces one by one
+    accepts exactly what checking the whole would, and the pieces recur far more often."""
+    for op, block in v.items():
+        head = "{" + k + ":{" + _key_token(op)
+        if isinstance(block, dict) and block:
+            for ck, cv in block.items():
+                yield head + "{k:" + _skel(cv, 3) + "}}}", {k: {op: {ck: cv}}}
+        else:
+            yield head + _skel(block, 2) + "}}", {k: {op: block}}
+
+
+def _top_skeleton(k: str, v: Any) -> str:
+    if k == "Version":
+        return "{Version:" + _keyword_skel(v) + "}"
+    if k == "Statement":
+        if isinstance(v, dict):
+            return "{Statement:{}}"
+        if type(v) is list:
+            parts = []
+            prev = None
+            for item in v:
+                tok = "{}" if isinstance(item, dict) else _skel(item, 2)
+                if tok != prev:
+                    parts.append(tok)
+                prev = tok
+            return "{Statement:[" + ",".join(parts) + "]}"
+    return "{" + _key_token(k) + _skel(v, 1) + "}"
+
+
+class _Skeleton:
+    """The slow writer, used only to report an error: writes a piece of a document as its
+    skeleton and remembers the JSON path of every token, so that the parser's stopping place
+    becomes a place in the file."""
+
+    __slots__ = ("parts", "paths")
 
     def __init__(self):
         self.parts: list[str] = []
         self.paths: list[tuple] = []  # (path, is_key) per part
-        self.dups: list[tuple] = []  # (path, key) of duplicate keys
 
     def emit(self, tok: str, path: tuple, is_key: bool = False):
         self.parts.append(tok)
         self.paths.append((path, is_key))
 
-    def key(self, k: str, path: tuple, kind: str = "element"):
-        if kind == "condition-key":
-            tok = "k:"
-        else:
-            tok = (k + ":") if _SAFE_KEY.match(k) else "@:"
-        self.emit(tok, path + (k,), True)
+    def key(self, k: str, path: tuple, condition_key: bool = False):
+        self.emit("k:" if condition_key else _key_token(k), path + (k,), True)
 
-    def obj_start(self, d: dict, path: tuple):
-        if isinstance(d, _Duplicates):
-            for k in d.duplicates:
-                self.dups.append((path, k))
-        self.emit("{", path)
-
-    def generic(self, v: Any, path: tuple):
-        if isinstance(v, str):
-            self.emit("s", path)
-        elif isinstance(v, bool):
-            self.emit("b", path)
-        elif isinstance(v, (int, float)):
-            self.emit("n", path)
-        elif v is None:
-            self.emit("z", path)
-        elif len(path) > MAX_DEPTH:
+    def generic(self, v: Any, path: tuple, depth: int):
+        tok = _scalar_token(v)
+        if tok is not None:
+            self.emit(tok, path)
+        elif depth > MAX_DEPTH:
             self.emit("@", path)  # deeper than any valid document: an error at this place
-        elif isinstance(v, list):
+        elif type(v) is list:
             self.emit("[", path)
             prev = None
             first = True
             for i, item in enumerate(v):
-                scalar = isinstance(item, (str, bool, int, float)) or item is None
-                if scalar:
-                    tok = "s" if isinstance(item, str) else "b" if isinstance(item, bool) else "z" if item is None else "n"
-                    if tok == prev:
-                        continue  # a run of one kind of scalar reads as one: lists are homogeneous
-                    prev = tok
-                else:
-                    prev = None
+                tok = _scalar_token(item)
+                if tok is not None and tok == prev:
+                    continue  # a run of one kind of scalar reads as one
+                prev = tok
                 if not first:
                     self.emit(",", path)
                 first = False
-                self.generic(item, path + (i,))
+                self.generic(item, path + (i,), depth + 1)
             self.emit("]", path)
-        elif isinstance(v, dict):
-            self.obj_start(v, path)
+        else:
+            self.emit("{", path)
             for j, (k, item) in enumerate(v.items()):
                 if j:
                     self.emit(",", path)
                 self.key(k, path)
-                self.generic(item, path + (k,))
+                self.generic(item, path + (k,), depth + 1)
             self.emit("}", path)
 
     def keyword(self, v: Any, path: tuple):
         """A value that is a keyword (Version, Effect) is written verbatim."""
-        if isinstance(v, str):
+        if type(v) is str:
             self.emit(_KEYWORDS.get(v) or json.dumps(v), path)
         else:
-            self.generic(v, path)
+            self.generic(v, path, 2)
 
-    def policy(self, doc: Any, statements: Optional[list] = None):
-        """The document's skeleton.  With ``statements`` (a list to fill), each statement is
-        written as `{}` and its own skeleton is appended to that list: statement skeletons recur
-        across documents far more than whole-document ones."""
-        if not isinstance(doc, dict):
-            self.generic(doc, ())
-            return
-        self.obj_start(doc, ())
-        for j, (k, v) in enumerate(doc.items()):
-            if j:
-                self.emit(",", ())
-            self.key(k, ())
-            if k == "Version":
-                self.keyword(v, (k,))
-            elif k == "Statement":
-                if isinstance(v, list):
-                    self.emit("[", (k,))
-                    for i, st in enumerate(v):
-                        if i:
-                            self.emit(",", (k,))
-                        self.statement_or_shell(st, (k, i), statements)
-                    self.emit("]", (k,))
+    def policy_member(self, k: str, v: Any):
+        """`{k: v}` as a document skeleton; statements that are objects are written `{}` (each is
+        checked on its own)."""
+        self.emit("{", ())
+        self.key(k, ())
+        p = (k,)
+        if k == "Version":
+            self.keyword(v, p)
+        elif k == "Statement" and type(v) is list:
+            self.emit("[", p)
+            prev = None
+            first = True
+            for i, st in enumerate(v):
+                tok = "{}" if isinstance(st, dict) else _scalar_token(st)
+                if tok is not None and tok == prev and tok != "{}":
+                    continue
+                prev = tok
+                if not first:
+                    self.emit(",", p)
+                first = False
+                if isinstance(st, dict):
+                    self.emit("{}", p + (i,))
                 else:
-                    self.statement_or_shell(v, (k,), statements)
-            else:
-                self.generic(v, (k,))
+                    self.generic(st, p + (i,), 2)
+            self.emit("]", p)
+        elif k == "Statement" and isinstance(v, dict):
+            self.emit("{}", p)
+        else:
+            self.generic(v, p, 1)
         self.emit("}", ())
 
-    def statement_or_shell(self, st: Any, path: tuple, statements: Optional[list]):
-        if statements is None or not isinstance(st, dict):
-            self.statement(st, path)
-            return
-        sub = _Skeleton()
-        sub.statement(st, path)
-        statements.append(sub)
-        self.emit("{}", path)
-
-    def statement(self, st: Any, path: tuple):
-        if not isinstance(st, dict):
-            self.generic(st, path)
-            return
-        self.obj_start(st, path)
-        for j, (k, v) in enumerate(st.items()):
-            if j:
-                self.emit(",", path)
+    def statement_member(self, member: dict, path: tuple):
+        """A one-member statement (as made by :func:`_member_skeletons`) at ``path``."""
+        self.emit("{", path)
+        for k, v in member.items():
             self.key(k, path)
             p = path + (k,)
             if k == "Effect":
                 self.keyword(v, p)
-            elif k in ("Principal", "NotPrincipal") and isinstance(v, str):
+            elif k in ("Principal", "NotPrincipal") and type(v) is str:
                 self.emit('"*"' if v == "*" else "s", p)
-            elif k == "Condition" and isinstance(v, dict):
-                self.obj_start(v, p)
-                for jj, (op, block) in enumerate(v.items()):
-                    if jj:
-                        self.emit(",", p)
+            elif k == "Condition" and isinstance(v, dict) and v:
+                self.emit("{", p)
+                for op, block in v.items():
                     self.key(op, p)
-                    if isinstance(block, dict):
-                        self.obj_start(block, p + (op,))
-                        for kk, (ck, cv) in enumerate(block.items()):
-                            if kk:
-                                self.emit(",", p + (op,))
-                            self.key(ck, p + (op,), "condition-key")
-                            self.generic(cv, p + (op, ck))
+                    if isinstance(block, dict) and block:
+                        self.emit("{", p + (op,))
+                        for ck, cv in block.items():
+                            self.key(ck, p + (op,), condition_key=True)
+                            self.generic(cv, p + (op, ck), 4)
                         self.emit("}", p + (op,))
                     else:
-                        self.generic(block, p + (op,))
+                        self.generic(block, p + (op,), 3)
                 self.emit("}", p)
             else:
-                self.generic(v, p)
+                self.generic(v, p, 2)
         self.emit("}", path)
 
     def text(self) -> str:
@@ -326,7 +438,16 @@ _SHAPES = {
     "Condition": "a map of condition operators, each to a map of condition keys to a value or a list of values",
 }
 
-_TOKEN_NAMES = {"s": "a string", "n": "a number", "b": "a boolean", "z": "`null`", "[": "a list", "{": "an object", "]": "the end of a list", "}": "the end of an object", ",": "another item"}
+_TOKEN_NAMES = {"s": "string", "n": "number", "b": "boolean", "z": "`null`", "[": "list", "{": "object", "{}": "object", "]": "end of the list", "}": "end of the object", ",": "further item", "@": "nesting"}
+
+
+def _closest(word: str, choices: Iterable[str]) -> list[str]:
+    return difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6) or [c for c in choices if c.lower() == word.lower()][:1]
+
+
+def _misspelt(d: dict, element: str, choices: Iterable[str]) -> bool:
+    """Whether some unknown key of ``d`` is most likely a misspelling of ``element``."""
+    return any(k not in choices and _closest(k, choices) == [element] for k in d)
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -344,7 +465,7 @@ def _element_of(path: tuple) -> Optional[str]:
 
 
 def _skeleton_diagnostic(doc: Any, sk: _Skeleton, err: grammar.SkeletonError, src: Source) -> Diagnostic:
-    i = sk.token_at(err.offset)
+    i = sk.token_at(err.offset) if err is not None else min(1, len(sk.parts) - 1)
     path, is_key = sk.paths[i]
     tok = sk.parts[i]
     line, col = src.position(path, key=is_key)
@@ -355,25 +476,27 @@ def _skeleton_diagnostic(doc: Any, sk: _Skeleton, err: grammar.SkeletonError, sr
         k = path[-1]
         parent = path[:-1]
         if not parent:
-            return Diagnostic(name, line, col, f"unknown element `{k}` in a policy document", _suggest(k, TOP_ELEMENTS) or "a policy document has only `Version`, `Id` and `Statement`")
+            return Diagnostic(name, line, col, f"unknown element {code(k)} in a policy document", _suggest(k, TOP_ELEMENTS) or "a policy document has only `Version`, `Id` and `Statement`")
         if parent[-1] == "Condition":
+            if k.split(":")[-1] == "NullIfExists":
+                return Diagnostic(name, line, col, f"unknown condition operator {code(k)}", "`Null` takes no `IfExists` suffix: it already tests whether the key exists")
             hint = _suggest(k.split(":")[-1].replace("IfExists", ""), _CONDITION_OPERATORS)
-            return Diagnostic(name, line, col, f"unknown condition operator `{k}`", hint or "see the condition operators in the IAM JSON policy reference")
+            return Diagnostic(name, line, col, f"unknown condition operator {code(k)}", hint or "see the condition operators in the IAM JSON policy reference")
         if parent[-1] in ("Principal", "NotPrincipal"):
-            return Diagnostic(name, line, col, f"unknown principal type `{k}`", _suggest(k, PRINCIPAL_TYPES) or "use `AWS`, `Service`, `Federated` or `CanonicalUser`")
+            return Diagnostic(name, line, col, f"unknown principal type {code(k)}", _suggest(k, PRINCIPAL_TYPES) or "use `AWS`, `Service`, `Federated` or `CanonicalUser`")
         if parent[-1] == "Statement" or isinstance(parent[-1], int):
-            return Diagnostic(name, line, col, f"unknown element `{k}` in a statement", _suggest(k, STATEMENT_ELEMENTS) or "a statement has only " + ", ".join(f"`{e}`" for e in STATEMENT_ELEMENTS))
+            return Diagnostic(name, line, col, f"unknown element {code(k)} in a statement", _suggest(k, STATEMENT_ELEMENTS) or "a statement has only " + ", ".join(f"`{e}`" for e in STATEMENT_ELEMENTS))
         elem = _element_of(parent) or "this element"
-        return Diagnostic(name, line, col, f"unexpected key `{k}` in `{elem}`", f"`{elem}` must be {_SHAPES.get(elem, 'as the IAM policy grammar says')}")
+        return Diagnostic(name, line, col, f"unexpected key {code(k)} in `{elem}`", f"`{elem}` must be {_SHAPES.get(elem, 'as the IAM policy grammar says')}")
     elem = _element_of(path)
     value = _value_at(doc, path)
     if elem == "Effect" and isinstance(value, str):
-        return Diagnostic(name, line, col, f"`{value}` is not a valid effect", "`Effect` must be exactly `Allow` or `Deny` (case-sensitive)")
+        return Diagnostic(name, line, col, f"{code(value)} is not a valid effect", "`Effect` must be exactly `Allow` or `Deny` (case-sensitive)")
     if elem == "Version" and isinstance(value, str):
-        return Diagnostic(name, line, col, f"unsupported policy version `{value}`", "`Version` must be `2012-10-17` (or the older `2008-10-17`)")
+        return Diagnostic(name, line, col, f"unsupported policy version {code(value)}", "`Version` must be `2012-10-17` (or the older `2008-10-17`)")
     if elem in ("Principal", "NotPrincipal") and isinstance(value, str):
-        return Diagnostic(name, line, col, f"`{elem}` given as the string `{value}`", f"only `*` may stand alone; write `{{\"AWS\": \"{value}\"}}` (or `Service` / `Federated`)")
-    found = _TOKEN_NAMES.get(tok, f"`{tok}`")
+        return Diagnostic(name, line, col, f"`{elem}` given as the string {code(value)}", "only `*` may stand alone; write a map such as `{\"AWS\": \"arn:aws:iam::111122223333:root\"}` (or `Service` / `Federated`)")
+    found = _TOKEN_NAMES.get(tok, "value")
     if tok in ("]",) and elem in ("Action", "NotAction", "Resource", "NotResource", "AWS", "Service", "Federated", "CanonicalUser"):
         return Diagnostic(name, line, col, f"empty list in `{elem}`", f"`{elem}` must be {_SHAPES.get(elem, 'a string or a non-empty list of strings')}")
     if elem is None:
@@ -398,44 +521,69 @@ def _value_at(doc: Any, path: tuple) -> Any:
 # --------------------------------------------------------------------------- lower
 
 
-def _strings(v: Any) -> tuple[str, ...]:
-    return (v,) if isinstance(v, str) else tuple(v)
-
-
 def _scalar_text(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if type(v) is str:
         return v
     return json.dumps(v)
 
 
+_OPERATORS: dict[str, tuple[Optional[str], str, bool]] = {}
+
+
 def _split_operator(op: str) -> tuple[Optional[str], str, bool]:
-    quant = None
-    if op.startswith("ForAllValues:"):
-        quant, op = "ForAllValues", op[13:]
-    elif op.startswith("ForAnyValue:"):
-        quant, op = "ForAnyValue", op[12:]
-    if_exists = op.endswith("IfExists")
-    if if_exists:
-        op = op[:-8]
-    return quant, op, if_exists
+    """`ForAnyValue:StringLikeIfExists` -> ("ForAnyValue", "StringLike", True)."""
+    got = _OPERATORS.get(op)
+    if got is None:
+        name, quant = op, None
+        if name.startswith("ForAllValues:"):
+            quant, name = "ForAllValues", name[13:]
+        elif name.startswith("ForAnyValue:"):
+            quant, name = "ForAnyValue", name[12:]
+        if_exists = name.endswith("IfExists")
+        if if_exists:
+            name = name[:-8]
+        got = _OPERATORS[op] = (quant, name, if_exists)
+    return got
+
+
+# Strings already known to be valid, so each distinct string is checked once per process.
+_GOOD_ACTIONS: set[str] = set()
+_GOOD_RESOURCES: set[str] = set()
+_GOOD_AWS_PRINCIPALS: set[str] = set()
+
+
+def _is_resource(r: str) -> bool:
+    return r == "*" or grammar.is_arn(r) or r.startswith("${") or "*" in r.split(":", 1)[0]
+
+
+def _is_aws_principal(v: str) -> bool:
+    return v == "*" or grammar.is_arn(v) or grammar.is_account_id(v) or _UNIQUE_ID.match(v) is not None
 
 
 class _Lowering:
-    def __init__(self, kind: PolicyKind, src: Source, diags: Diagnostics, version: Optional[str], tolerant: bool = False):
+    """The typed pass over one document: member shapes (through the grammar), then the rules AWS
+    enforces, per policy kind.  Every problem found is reported; a statement with an error is left
+    out of the model."""
+
+    def __init__(self, doc: dict, kind: PolicyKind, src: Source, diags: Diagnostics, version: Optional[str], tolerant: bool = False):
+        self.tolerant = tolerant
+        self.doc = doc
         self.kind = kind
         self.src = src
         self.diags = diags
         self.version = version
-        self.tolerant = tolerant
+        self.variables = version == "2012-10-17"
         self.bad = False
 
-    def error(self, path: tuple, message: str, hint: str = "", key: bool = False, fatal: bool = False):
-        """An error drops the statement.  In tolerant mode (evaluating policies as given, e.g. a
-        simulated request) an error that leaves the statement's meaning clear is a warning and the
-        statement is kept: an invalid action pattern matches nothing, an element not allowed in
-        this kind of policy is ignored."""
+    def error(self, path: tuple, message: str, hint: str, key: bool = False, fatal: bool = False):
+        """An error leaves the statement out.  In tolerant mode (evaluating policies as given, e.g.
+        a simulated request) an error that leaves the statement's meaning clear is a warning and
+        the statement is kept: an invalid action pattern matches nothing, an element not allowed
+        in this kind of policy is ignored by the evaluation."""
         line, col = self.src.position(path, key=key)
         if self.tolerant and not fatal:
             self.diags.add(Diagnostic(self.src.file, line, col, message, hint, "warning"))
@@ -443,67 +591,118 @@ class _Lowering:
         self.bad = True
         self.diags.add(Diagnostic(self.src.file, line, col, message, hint))
 
-    def warn(self, path: tuple, message: str, hint: str = ""):
+    def warn(self, path: tuple, message: str, hint: str):
         line, col = self.src.position(path)
         self.diags.add(Diagnostic(self.src.file, line, col, message, hint, "warning"))
 
+    def duplicates(self, d: dict, path: tuple):
+        seen: dict[str, int] = {}
+        for k in d.duplicates:
+            n = seen[k] = seen.get(k, 0) + 1
+            line, col = self.src.position(path + (k,), key=True, occurrence=n)
+            self.bad = True
+            self.diags.add(Diagnostic(self.src.file, line, col, f"duplicate element {code(k)}", "each key may appear once in a JSON object; AWS rejects the policy"))
+
+    def condition_duplicates(self, cond: dict, path: tuple):
+        if type(cond) is _Duplicates:
+            self.duplicates(cond, path)
+        for op, block in cond.items():
+            if type(block) is _Duplicates:
+                self.duplicates(block, path + (op,))
+
+    def shape_errors(self, member: dict, path: tuple, skeleton: str):
+        """Report why a statement member does not fit the grammar."""
+        sk = _Skeleton()
+        sk.statement_member(member, path)
+        err = grammar.check_skeleton(sk.text(), "statement") or grammar.check_skeleton(skeleton, "statement")
+        self.bad = True
+        self.diags.add(_skeleton_diagnostic(self.doc, sk, err, self.src))
+
+    # ------------------------------------------------------------------ statements
+
     def statement(self, st: dict, index: int, path: tuple) -> Optional[Statement]:
         self.bad = False
-        kind = self.kind
-        if "Effect" not in st:
-            self.error(path, "statement has no `Effect`", "add `\"Effect\": \"Allow\"` or `\"Effect\": \"Deny\"`", fatal=True)
-        if "Action" in st and "NotAction" in st:
-            self.error(path + ("NotAction",), "statement has both `Action` and `NotAction`", "a statement takes exactly one of them", key=True)
-        elif "Action" not in st and "NotAction" not in st:
-            self.error(path, "statement has neither `Action` nor `NotAction`", "add the actions the statement is about")
-        has_res = "Resource" in st or "NotResource" in st
-        if "Resource" in st and "NotResource" in st:
-            self.error(path + ("NotResource",), "statement has both `Resource` and `NotResource`", "a statement takes exactly one of them", key=True)
-        elif kind is PolicyKind.TRUST and has_res:
-            el = "Resource" if "Resource" in st else "NotResource"
-            self.error(path + (el,), f"`{el}` is not allowed in a role trust policy", "a trust policy is about the role itself: remove the element", key=True)
-        elif kind is not PolicyKind.TRUST and not has_res:
-            self.error(path, "statement has neither `Resource` nor `NotResource`", "add `\"Resource\": \"*\"` or the ARNs the statement is about")
-        has_pr = "Principal" in st or "NotPrincipal" in st
-        if "Principal" in st and "NotPrincipal" in st:
-            self.error(path + ("NotPrincipal",), "statement has both `Principal` and `NotPrincipal`", "a statement takes exactly one of them", key=True)
-        elif has_pr and not kind.takes_principal:
-            el = "Principal" if "Principal" in st else "NotPrincipal"
-            self.error(path + (el,), f"`{el}` is not allowed in {_a(kind)} policy", "the principal of an identity-based policy is whoever it is attached to: remove the element", key=True)
-        elif kind.takes_principal and not has_pr:
-            self.error(path, f"statement has no `Principal` (required in {_a(kind)} policy)", "name who the statement is about, e.g. `\"Principal\": {\"AWS\": \"arn:aws:iam::111122223333:root\"}`")
-        if kind is PolicyKind.TRUST and st.get("NotPrincipal") is not None:
-            pass
+        if type(st) is _Duplicates:
+            self.duplicates(st, path)
+        shaped = {}  # the members whose shape is right
+        unknown = None
+        good = _GOOD_SKELETONS
+        for k, v in st.items():
+            skeleton = _member_skeleton(k, v)
+            if skeleton is not None:
+                if skeleton in good or grammar.check_skeleton(skeleton, "statement") is None:
+                    good.add(skeleton)
+                    shaped[k] = v
+                    continue
+                self.shape_errors({k: v}, path, skeleton)
+                ok = False
+            else:
+                ok = True
+                for skeleton, member in _member_skeletons(k, v):
+                    if skeleton not in good:
+                        if grammar.check_skeleton(skeleton, "statement") is not None:
+                            self.shape_errors(member, path, skeleton)
+                            ok = False
+                        else:
+                            good.add(skeleton)
+                if ok:
+                    shaped[k] = v
+                    if type(v) is _Duplicates or any(type(b) is _Duplicates for b in v.values()):
+                        self.condition_duplicates(v, path + (k,))
+                    continue
+            if k not in _STATEMENT_SET:
+                unknown = unknown or []
+                unknown.append(k)
+        for el in ("Principal", "NotPrincipal"):
+            if type(shaped.get(el)) is _Duplicates:
+                self.duplicates(shaped[el], path + (el,))
+        present = st
+        if unknown:  # a misspelt element counts as the element it was meant to be
+            present = set(st)
+            for k in unknown:
+                present.update(_closest(k, STATEMENT_ELEMENTS))
+        self.element_rules(st, present, path)
 
-        actions = _strings(st.get("Action", st.get("NotAction", ())))
-        el = "Action" if "Action" in st else "NotAction"
-        lowered = []
-        for i, a in enumerate(actions):
-            if not grammar.is_action_pattern(a):
-                self.error(path + (el, i) if isinstance(st.get(el), list) else path + (el,), f"`{a}` is not an action", "write `service:ActionName` (wildcards `*` and `?` allowed), e.g. `s3:GetObject`")
-            lowered.append(a)
+        version = self.version
+        el = "Action" if "Action" in shaped else "NotAction"
+        actions = shaped.get(el)
+        if actions is not None:
+            actions = (actions,) if type(actions) is str else tuple(actions)
+            if not _GOOD_ACTIONS.issuperset(actions):
+                listed = type(shaped[el]) is list
+                for i, a in enumerate(actions):
+                    if a in _GOOD_ACTIONS:
+                        continue
+                    if grammar.is_action_pattern(a):
+                        _GOOD_ACTIONS.add(a)
+                    else:
+                        self.error(path + (el, i) if listed else path + (el,), f"{code(a)} is not an action", "write `service:ActionName` (wildcards `*` and `?` allowed), e.g. `s3:GetObject`")
         resources = None
-        if has_res:
-            el = "Resource" if "Resource" in st else "NotResource"
-            resources = _strings(st[el])
-            for i, r in enumerate(resources):
-                p = path + (el, i) if isinstance(st[el], list) else path + (el,)
-                if r != "*" and not grammar.is_arn(r) and not (r.startswith("${") or "*" in r.split(":", 1)[0]):
-                    self.error(p, f"`{r}` is not an ARN", "write the resource's ARN (`arn:partition:service:region:account:resource`) or `*`")
-                else:
-                    self.template(r, p)
+        el = "Resource" if "Resource" in shaped else "NotResource"
+        if el in shaped:
+            resources = (shaped[el],) if type(shaped[el]) is str else tuple(shaped[el])
+            if not _GOOD_RESOURCES.issuperset(resources):
+                listed = type(shaped[el]) is list
+                for i, r in enumerate(resources):
+                    if r in _GOOD_RESOURCES:
+                        continue
+                    p = path + (el, i) if listed else path + (el,)
+                    if not _is_resource(r):
+                        self.error(p, f"{code(r)} is not an ARN", "write the resource's ARN (`arn:partition:service:region:account:resource`) or `*`")
+                    elif self.template(r, p):
+                        _GOOD_RESOURCES.add(r)
         principals = None
-        if has_pr:
-            el = "Principal" if "Principal" in st else "NotPrincipal"
-            principals = self.principal(st[el], path + (el,))
-        conditions = self.conditions(st.get("Condition") or {}, path + ("Condition",))
+        el = "Principal" if "Principal" in shaped else "NotPrincipal"
+        if el in shaped:
+            principals = self.principal(shaped[el], path + (el,))
+        conditions = self.conditions(shaped["Condition"], path + ("Condition",)) if "Condition" in shaped else ()
         if self.bad:
             return None
         return Statement(
             index=index,
             sid=st.get("Sid"),
-            effect=st.get("Effect"),
-            actions=tuple(lowered),
+            effect=st["Effect"],
+            actions=actions,
             not_action="NotAction" in st,
             resources=resources,
             not_resource="NotResource" in st,
@@ -513,18 +712,56 @@ class _Lowering:
             path=path,
         )
 
+    def element_rules(self, st: dict, present: set, path: tuple):
+        """Which elements a statement must have, may not have, or may not have together."""
+        kind = self.kind
+        if "Effect" not in present:
+            self.error(path, "statement has no `Effect`", "add `\"Effect\": \"Allow\"` or `\"Effect\": \"Deny\"`", fatal=True)
+        if "Action" in st and "NotAction" in st:
+            self.error(path + ("NotAction",), "statement has both `Action` and `NotAction`", "a statement takes exactly one of them", key=True)
+        elif "Action" not in present and "NotAction" not in present:
+            self.error(path, "statement has neither `Action` nor `NotAction`", "add the actions the statement is about")
+        elif "NotAction" in st and kind is PolicyKind.RCP:
+            self.error(path + ("NotAction",), "`NotAction` is not allowed in a resource control policy", "list the actions with `Action`", key=True)
+        has_res = "Resource" in present or "NotResource" in present
+        if "Resource" in st and "NotResource" in st:
+            self.error(path + ("NotResource",), "statement has both `Resource` and `NotResource`", "a statement takes exactly one of them", key=True)
+        elif kind is PolicyKind.TRUST and has_res:
+            el = "Resource" if "Resource" in st else "NotResource"
+            self.error(path + (el,), f"`{el}` is not allowed in a role trust policy", "a trust policy is about the role itself: remove the element", key=True)
+        elif kind is not PolicyKind.TRUST and not has_res:
+            self.error(path, "statement has neither `Resource` nor `NotResource`", "add `\"Resource\": \"*\"` or the ARNs the statement is about")
+        has_pr = "Principal" in present or "NotPrincipal" in present
+        if "Principal" in st and "NotPrincipal" in st:
+            self.error(path + ("NotPrincipal",), "statement has both `Principal` and `NotPrincipal`", "a statement takes exactly one of them", key=True)
+        elif has_pr and not kind.takes_principal:
+            el = "Principal" if "Principal" in st else "NotPrincipal"
+            self.error(path + (el,), f"`{el}` is not allowed in {_a(kind)} policy", "such a policy applies to the principals it is attached to: remove the element", key=True)
+        elif kind.takes_principal and not has_pr:
+            self.error(path, f"statement has no `Principal` (required in {_a(kind)} policy)", "name who the statement is about, e.g. `\"Principal\": {\"AWS\": \"arn:aws:iam::111122223333:root\"}`")
+        elif "NotPrincipal" in st and kind is not PolicyKind.RESOURCE:
+            self.error(path + ("NotPrincipal",), f"`NotPrincipal` is not allowed in {_a(kind)} policy", "use `Principal` with a condition on `aws:PrincipalArn` instead", key=True)
+        elif "NotPrincipal" in st and st.get("Effect") == "Allow":
+            self.error(path + ("NotPrincipal",), "`NotPrincipal` is only supported with `\"Effect\": \"Deny\"`", "use `Principal` to allow, or make the statement a `Deny`", key=True)
+        elif kind is PolicyKind.RCP and "Principal" in st and st["Principal"] != "*":
+            self.error(path + ("Principal",), "the `Principal` of a resource control policy must be `*`", "write `\"Principal\": \"*\"` and narrow it with a condition on `aws:PrincipalArn`")
+
     def principal(self, v: Any, path: tuple) -> tuple[Principal, ...]:
-        if isinstance(v, str):
-            return (Principal("*", "*"),)
+        if type(v) is str:
+            return (_ANY_PRINCIPAL,)
         out = []
         for t, vals in v.items():
-            listed = isinstance(vals, list)
-            for i, val in enumerate(_strings(vals)):
+            listed = type(vals) is list
+            for i, val in enumerate(vals if listed else (vals,)):
                 p = path + (t, i) if listed else path + (t,)
-                if t == "AWS" and val != "*" and not (grammar.is_arn(val) or grammar.is_account_id(val) or _UNIQUE_ID.match(val)):
-                    self.error(p, f"`{val}` is not a valid AWS principal", "use an account id, an IAM or STS ARN, or `*`")
-                    continue
-                self.template(val, p)
+                if t == "AWS" and val not in _GOOD_AWS_PRINCIPALS:
+                    if not _is_aws_principal(val):
+                        self.error(p, f"{code(val)} is not a valid AWS principal", "use an account id, an IAM or STS ARN, or `*`")
+                        continue
+                    if self.template(val, p):
+                        _GOOD_AWS_PRINCIPALS.add(val)
+                else:
+                    self.template(val, p)
                 out.append(Principal(t, val))
         return tuple(out)
 
@@ -533,21 +770,27 @@ class _Lowering:
         for op, entries in block.items():
             quant, base, if_exists = _split_operator(op)
             for key, vals in entries.items():
-                listed = isinstance(vals, list)
-                values = tuple(_scalar_text(x) for x in (vals if listed else [vals]))
+                listed = type(vals) is list
+                values = tuple(map(_scalar_text, vals)) if listed else (_scalar_text(vals),)
                 for i, val in enumerate(values):
-                    self.template(val, path + (op, key, i) if listed else path + (op, key))
+                    if "${" in val:
+                        self.template(val, path + (op, key, i) if listed else path + (op, key))
                 out.append(Condition(op, base, quant, if_exists, key, values, path + (op, key)))
         return tuple(out)
 
-    def template(self, text: str, path: tuple):
+    def template(self, text: str, path: tuple) -> bool:
+        """Check the policy variables of a string; True when it has none (nothing to report ever)."""
         if "${" not in text:
-            return
-        if self.version != "2012-10-17":
-            self.warn(path, f"`{text}` is literal text here: policy variables need Version `2012-10-17`", "add `\"Version\": \"2012-10-17\"` to the policy if a variable was meant")
-            return
-        if grammar.parse_template(text) is None:
-            self.error(path, f"malformed policy variable in `{text}`", "write variables as `${aws:username}` or `${aws:PrincipalTag/key, 'default'}`")
+            return True
+        if not self.variables:
+            self.warn(path, f"{code(text)} is literal text here: policy variables need `\"Version\": \"2012-10-17\"`", "add `\"Version\": \"2012-10-17\"` to the policy if a variable was meant")
+        elif grammar.parse_template(text) is None:
+            self.error(path, f"malformed policy variable in {code(text)}", "write variables as `${aws:username}` or `${aws:PrincipalTag/key, 'default'}`")
+        return False
+
+
+_STATEMENT_SET = frozenset(STATEMENT_ELEMENTS)
+_ANY_PRINCIPAL = Principal("*", "*")
 
 
 def _a(kind: PolicyKind) -> str:
@@ -573,50 +816,57 @@ def parse_document(
     diags: Diagnostics,
     tolerant: bool = False,
 ) -> Optional[Policy]:
-    """Decoded JSON → Policy.  Statements with errors are left out and each error is reported
-    (strict mode raises on the first).  Returns None when the document as a whole is unusable."""
+    """Decoded JSON → Policy.  Every problem is reported to ``diags`` (in strict mode the first
+    error raises InputError); statements with errors are left out.  Returns None when the
+    document as a whole is unusable."""
     kind = PolicyKind(kind)
-    sk = _Skeleton()
-    subs: list[_Skeleton] = []
-    sk.policy(doc, subs)
-    for part in [sk] + subs:
-        for path, key in part.dups:
-            line, col = source.position(path + (key,), key=True, occurrence=1)
-            diags.add(Diagnostic(source.file, line, col, f"duplicate element `{key}`", "each key may appear once in a JSON object; AWS rejects the policy"))
-    err = grammar.check_skeleton(sk.text())
-    if err is not None:
-        diags.add(_skeleton_diagnostic(doc, sk, err, source))
-        if not isinstance(doc, dict) or not isinstance(doc.get("Statement", []), (list, dict)):
-            return None
-    bad_statements = set()
-    for sub in subs:
-        serr = grammar.check_skeleton(sub.text(), "statement")
-        if serr is not None:
-            diags.add(_skeleton_diagnostic(doc, sub, serr, source))
-            bad_statements.add(sub.paths[0][0])
-    if err is not None or bad_statements:
-        return _lower(doc, kind, name, source, diags, skip=bad_statements, tolerant=tolerant)
-    if "Statement" not in doc:
+    file = source.file
+    if not isinstance(doc, dict):
         line, col = source.position(())
-        diags.add(Diagnostic(source.file, line, col, "policy document has no `Statement`", "add `\"Statement\": [...]` with at least one statement"))
+        diags.add(Diagnostic(file, line, col, f"a policy document must be a JSON object, not {_describe(doc)}", "write `{\"Version\": \"2012-10-17\", \"Statement\": [...]}`"))
         return None
-    return _lower(doc, kind, name, source, diags, tolerant=tolerant)
-
-
-def _lower(doc: dict, kind: PolicyKind, name: str, source: Source, diags: Diagnostics, skip=frozenset(), tolerant: bool = False) -> Policy:
-    version = doc.get("Version") if isinstance(doc.get("Version"), str) else None
-    low = _Lowering(kind, source, diags, version, tolerant)
-    sts = doc.get("Statement", [])
-    listed = isinstance(sts, list)
+    version = doc.get("Version")
+    version = version if type(version) is str else None
+    low = _Lowering(doc, kind, source, diags, version, tolerant)
+    if type(doc) is _Duplicates:
+        low.duplicates(doc, ())
+    usable = True
+    for k, v in doc.items():
+        skeleton = _top_skeleton(k, v)
+        if grammar.check_skeleton(skeleton, "policy") is not None:
+            sk = _Skeleton()
+            sk.policy_member(k, v)
+            err = grammar.check_skeleton(sk.text(), "policy") or grammar.check_skeleton(skeleton, "policy")
+            diags.add(_skeleton_diagnostic(doc, sk, err, source))
+            if k == "Statement" and type(v) is not list:
+                usable = False
+    if "Statement" not in doc:
+        usable = False
+        if not _misspelt(doc, "Statement", TOP_ELEMENTS):
+            line, col = source.position(())
+            diags.add(Diagnostic(file, line, col, "policy document has no `Statement`", "add `\"Statement\": [...]` with at least one statement"))
+    if kind in (PolicyKind.SCP, PolicyKind.RCP) and version != "2012-10-17" and "Version" not in doc:
+        line, col = source.position(())
+        diags.add(Diagnostic(file, line, col, f"{_a(kind)} policy must have `\"Version\": \"2012-10-17\"`", "add `\"Version\": \"2012-10-17\"` to the policy"))
+    elif kind in (PolicyKind.SCP, PolicyKind.RCP) and version == "2008-10-17":
+        line, col = source.position(("Version",))
+        diags.add(Diagnostic(file, line, col, f"{_a(kind)} policy must have `\"Version\": \"2012-10-17\"`", "write `\"Version\": \"2012-10-17\"`"))
+    if not usable:
+        return None
+    sts = doc["Statement"]
     statements = []
-    for i, st in enumerate(sts if listed else [sts]):
-        path = ("Statement", i) if listed else ("Statement",)
-        if path in skip or not isinstance(st, dict):
-            continue
-        s = low.statement(st, i, path)
+    if type(sts) is list:
+        for i, st in enumerate(sts):
+            if isinstance(st, dict):
+                s = low.statement(st, i, ("Statement", i))
+                if s is not None:
+                    statements.append(s)
+    else:
+        s = low.statement(sts, 0, ("Statement",))
         if s is not None:
             statements.append(s)
-    return Policy(kind, name, version, doc.get("Id") if isinstance(doc.get("Id"), str) else None, tuple(statements), source)
+    doc_id = doc.get("Id")
+    return Policy(kind, name, version, doc_id if type(doc_id) is str else None, tuple(statements), source)
 
 
 def parse_policy_text(
@@ -627,10 +877,13 @@ def parse_policy_text(
     strict: bool = True,
     diags: Optional[Diagnostics] = None,
 ) -> tuple[Optional[Policy], Diagnostics]:
+    """Policy JSON text → (policy or None, diagnostics).  Text that is not JSON raises InputError
+    (``unreadable``); with ``strict`` the first error in the policy raises InputError too."""
     diags = diags if diags is not None else Diagnostics(strict=strict)
-    doc = decode_json(text, file)
-    source = Source(file, text)
-    return parse_document(doc, kind, name or file, source, diags), diags
+    with gc_paused():
+        doc = decode_json(text, file)
+        source = Source(file, text)
+        return parse_document(doc, kind, name or file, source, diags), diags
 
 
 def parse_policy_file(path: str | Path, kind: PolicyKind | str = PolicyKind.IDENTITY, strict: bool = True) -> tuple[Optional[Policy], Diagnostics]:

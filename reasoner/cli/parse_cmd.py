@@ -60,10 +60,17 @@ def parse_command(files, kind, as_json):
 
 @main.command("facts")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--kind", type=click.Choice(KINDS), default="identity", show_default=True)
+@click.option("--kind", type=click.Choice(KINDS), default="identity", show_default=True, help="Which rules apply: the kind of policy the file holds.")
 @guarded
 def facts_command(file, kind):
-    """Print the ASP facts of one policy, as clingo-readable text."""
+    """Print the ASP facts of one policy, as clingo-readable text (schema: encodings/doc.lp).
+
+    Exit 0 with the facts, 1 when the policy is invalid, 2 when the file is unreadable or not
+    JSON."""
     text, name = read_text(file)
-    policy, diags = parse_policy_text(text, kind, name, name, strict=True)
+    diags = Diagnostics(strict=False)
+    policy, _ = parse_policy_text(text, kind, name, name, strict=False, diags=diags)
+    report(diags.items)
+    if diags.errors or policy is None:
+        sys.exit(EXIT_FINDING)
     click.echo(facts_text(policy_facts(1, policy)), nl=False)
