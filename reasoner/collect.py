@@ -28,6 +28,11 @@ details cannot be read gets no folder at all (that file is required), and is mar
 the log.  ``organization.json`` is written only when the organization tree (roots, OUs, accounts)
 was read completely; a policy that could not be read is then listed under its ``"Missing"``.
 
+Workloads are Lambda functions, EC2 instances with an instance profile, CloudFormation stacks with
+a service role, Glue dev endpoints and jobs, SageMaker notebook instances, CodeBuild projects and
+active ECS task definitions (``Role`` is the task role; the extension ``ExecutionRole`` names the
+role the ECS agent uses).
+
 ``collection-log.json``::
 
     {"Version": 1, "Started": "...", "Finished": "...",
@@ -41,7 +46,7 @@ import datetime as _dt
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 

@@ -19,6 +19,7 @@ from .moto_server import KEYS, REGION, moto_server
 
 MAIN = "123456789012"  # moto's default account: the organization's management account
 DENIED = "333333333333"  # an account of its own for the access-denied test
+REGIONS_ACCOUNT = "444444444444"  # and one for the several-regions test
 
 # Environment that keeps boto3 away from the machine's own AWS configuration.
 BASE_ENV = {
@@ -54,6 +55,12 @@ def trust(service) -> dict:
 
 def run_cli(args, env=TEST_ENV):
     return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def command() -> list[str]:
+    """The installed `iam-reasoner` script of this interpreter's environment."""
+    script = Path(sys.executable).with_name("iam-reasoner")
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from reasoner.cli import main; main()"]
 
 
 def read(path: Path):
@@ -337,8 +344,7 @@ def test_collect_as_a_real_process_matches(aws, estate, collected, tmp_path):
     out = tmp_path / "snap"
     env = {k: v for k, v in os.environ.items() if k not in TEST_ENV}
     env.update({k: v for k, v in TEST_ENV.items() if v is not None})
-    proc = subprocess.run([sys.executable, "-c", "from reasoner.cli import main; main()", "collect",
-                           "--endpoint-url", aws.url, "-o", str(out)],
+    proc = subprocess.run([*command(), "collect", "--endpoint-url", aws.url, "-o", str(out)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -400,7 +406,7 @@ def test_no_credentials_exit_2_with_one_line(tmp_path):
 def test_no_credentials_as_a_real_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({k: v for k, v in NO_CREDENTIALS_ENV.items() if v is not None})
-    proc = subprocess.run([sys.executable, "-c", "from reasoner.cli import main; main()", "collect", "-o", str(tmp_path / "s")],
+    proc = subprocess.run([*command(), "collect", "-o", str(tmp_path / "s")],
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -437,3 +443,50 @@ def test_non_empty_output_folder_is_refused(aws, tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: output folder `{tmp_path}` is not empty; hint: give a new folder to `-o`, or remove this one"]
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_collected_folder_loads_with_matching_counts(collected, estate):
+    from reasoner.load import load
+
+    _, out = collected
+    loaded = load(out)
+    assert set(loaded.accounts) == {MAIN, estate["member"]}
+    main_account = loaded.accounts[MAIN]
+    assert (len(main_account.users), len(main_account.groups), len(main_account.roles), len(main_account.managed_policies)) == (2, 1, 4, 2)
+    assert set(main_account.resource_policies) == set(estate["policies"])
+    assert {(w.arn, w.role_arn) for w in main_account.workloads} == {
+        (arn, estate["roles"]["web"] if kind == "InstanceProfile" else role) for arn, (kind, role) in estate["workloads"].items()}
+    assert set(main_account.credentials) == {f"arn:aws:iam::{MAIN}:user/alice", f"arn:aws:iam::{MAIN}:user/bob"}
+    member = loaded.accounts[estate["member"]]
+    assert (len(member.users), len(member.roles)) == (1, 1)
+    org = loaded.organization
+    assert org.master_account == MAIN
+    assert org.accounts == {MAIN: estate["root"], estate["member"]: estate["ou"]}
+    assert sorted(p.name for p in org.scps) == ["DenyLeave", "FullAWSAccess"]
+    assert sorted(p.name for p in org.rcps) == ["OrgOnly", "RCPFullAWSAccess"]
+    # ECR repository policies name no Resource (the repository is implied), as AWS writes them; the
+    # loader reports that statement.  Nothing else in the collected folder draws a problem.
+    assert {w.message for w in loaded.warnings} <= {"statement has neither `Resource` nor `NotResource`"}
+
+
+def test_several_regions_and_session_credentials(aws, tmp_path):
+    """Regional services are read in every `--region`; temporary credentials come from the environment."""
+    creds = aws.account_credentials(REGIONS_ACCOUNT)
+    aws.client("iam", creds).create_user(UserName="dora")
+    east = aws.client("sqs", creds).create_queue(QueueName="east", Attributes={"Policy": json.dumps(QUEUE_POLICY)})["QueueUrl"]
+    west = aws.client("sqs", creds, region="eu-west-1").create_queue(
+        QueueName="west", Attributes={"Policy": json.dumps(QUEUE_POLICY)})["QueueUrl"]
+    assert east != west
+    env = {**TEST_ENV, "AWS_ACCESS_KEY_ID": creds["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": creds["aws_secret_access_key"],
+           "AWS_SESSION_TOKEN": creds["aws_session_token"]}
+    out = tmp_path / "snap"
+    result = run_cli(["collect", "--endpoint-url", aws.url, "--region", "us-east-1", "--region", "eu-west-1", "-o", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    log = read(out / "collection-log.json")
+    assert log["Regions"] == ["us-east-1", "eu-west-1"]
+    assert log["Caller"]["Account"] == REGIONS_ACCOUNT
+    resources = read(out / "accounts" / REGIONS_ACCOUNT / "resources.json")
+    assert {p["Arn"]: p["Policy"] for p in resources["ResourcePolicies"]} == {
+        f"arn:aws:sqs:us-east-1:{REGIONS_ACCOUNT}:east": QUEUE_POLICY,
+        f"arn:aws:sqs:eu-west-1:{REGIONS_ACCOUNT}:west": QUEUE_POLICY,
+    }
