@@ -150,7 +150,7 @@ def decode_json(text: str, name: str, max_depth: int = MAX_DEPTH) -> Any:
     except RecursionError:
         deep = _too_deep(text, max_depth)
         line, col = Source(name, text).line_col(deep) if deep is not None else (1, 1)
-        raise InputError([Diagnostic(name, line, col, f"JSON nested more than {max_depth} levels deep", "no policy document nests this deep; is this the right file?")], unreadable=True) from None
+        raise InputError([Diagnostic(name, line, col, f"the JSON text nests more than {max_depth} levels deep", "no policy document nests this deep; is this the right file?")], unreadable=True) from None
 
 
 def _json_error(text: str, name: str, e: json.JSONDecodeError) -> Diagnostic:
