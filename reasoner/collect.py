@@ -258,25 +258,25 @@ class _Account:
     # -- steps ------------------------------------------------------------------------------------
 
     def steps(self) -> list[Step]:
-        def step(label: str, fn: Callable[[], None]) -> Step:
+        def step(service: str, what: str, fn: Callable[[], None], region: str = "") -> Step:
             def run() -> None:
                 if self.failed:  # the role could not be assumed, or IAM could not be read
                     return
                 try:
                     fn()
                 except Exception as e:  # an answer of a shape we did not expect: keep going, say so
-                    self.gap(label.split()[0], "Collect", error=type(e).__name__, kind="error", message=str(e))
-            return Step(f"{self.id} {label}", run)
+                    self.gap(service, "Collect", region, error=type(e).__name__, kind="error", message=str(e))
+            return Step(" ".join(x for x in (self.id, service, what, region) if x), run)
 
         out = []
         if self.access == "assumed":
-            out.append(step("sts assume role", self.assume))
-        out.append(step("iam authorization details", self.authorization_details))
-        out.append(step("iam credentials", self.user_credentials))
-        out.append(step("s3", self.s3))
+            out.append(step("sts", "assume role", self.assume))
+        out.append(step("iam", "authorization details", self.authorization_details))
+        out.append(step("iam", "credentials", self.user_credentials))
+        out.append(step("s3", "", self.s3))
         for region in self.c.regions:
             for name, fn in self.REGIONAL:
-                out.append(step(f"{name} {region}", (lambda f, r: lambda: f(self, r))(fn, region)))
+                out.append(step(name, "", (lambda f, r: lambda: f(self, r))(fn, region), region))
         return out
 
     def assume(self) -> None:

@@ -20,6 +20,7 @@ from .moto_server import KEYS, REGION, moto_server
 MAIN = "123456789012"  # moto's default account: the organization's management account
 DENIED = "333333333333"  # an account of its own for the access-denied test
 REGIONS_ACCOUNT = "444444444444"  # and one for the several-regions test
+ORG_ACCOUNT = "555555555555"  # management account of a second organization
 
 # Environment that keeps boto3 away from the machine's own AWS configuration.
 BASE_ENV = {
@@ -490,3 +491,32 @@ def test_several_regions_and_session_credentials(aws, tmp_path):
         f"arn:aws:sqs:us-east-1:{REGIONS_ACCOUNT}:east": QUEUE_POLICY,
         f"arn:aws:sqs:eu-west-1:{REGIONS_ACCOUNT}:west": QUEUE_POLICY,
     }
+
+
+def test_member_account_that_cannot_be_entered_is_marked_failed(aws, tmp_path):
+    """With `--role-name`, an account whose role cannot be assumed is a gap; the others are written."""
+    admin = aws.account_credentials(ORG_ACCOUNT)
+    org = aws.client("organizations", admin)
+    org.create_organization(FeatureSet="ALL")
+    member = org.create_account(Email="locked@example.com", AccountName="locked")["CreateAccountStatus"]["AccountId"]
+    iam = aws.client("iam", admin)
+    iam.create_user(UserName="collector")
+    iam.put_user_policy(UserName="collector", PolicyName="read", PolicyDocument=json.dumps(
+        doc(allow("*"), {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*"})))
+    key = iam.create_access_key(UserName="collector")["AccessKey"]
+
+    out = tmp_path / "snap"
+    env = {**TEST_ENV, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    with aws.enforcing_iam():
+        result = run_cli(["collect", "--endpoint-url", aws.url, "--role-name", "OrganizationAccountAccessRole",
+                          "-o", str(out), "-q"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"warning: `sts` in {member}: AccessDenied" in result.stderr
+    assert "1 account(s) failed" in result.stdout
+    log = read(out / "collection-log.json")
+    assert {(a["Id"], a["Status"]) for a in log["Accounts"]} == {(ORG_ACCOUNT, "collected"), (member, "failed")}
+    (gap,) = [g for g in log["Missing"] if g["Service"] == "sts"]
+    assert (gap["Operation"], gap["Resource"], gap["Kind"]) == (
+        "AssumeRole", f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", "access-denied")
+    assert sorted(p.name for p in (out / "accounts").iterdir()) == [ORG_ACCOUNT]
+    assert {a["Id"] for a in read(out / "organization.json")["Accounts"]} == {ORG_ACCOUNT, member}
