@@ -497,8 +497,9 @@ def _skeleton_diagnostic(doc: Any, sk: _Skeleton, err: grammar.SkeletonError, sr
     if elem in ("Principal", "NotPrincipal") and isinstance(value, str):
         return Diagnostic(name, line, col, f"`{elem}` given as the string {code(value)}", "only `*` may stand alone; write a map such as `{\"AWS\": \"arn:aws:iam::111122223333:root\"}` (or `Service` / `Federated`)")
     found = _TOKEN_NAMES.get(tok, "value")
-    if tok in ("]",) and elem in ("Action", "NotAction", "Resource", "NotResource", "AWS", "Service", "Federated", "CanonicalUser"):
-        return Diagnostic(name, line, col, f"empty list in `{elem}`", f"`{elem}` must be {_SHAPES.get(elem, 'a string or a non-empty list of strings')}")
+    if tok == "]" and elem in ("Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal"):
+        what = path[-1] if path[-1] in PRINCIPAL_TYPES else elem
+        return Diagnostic(name, line, col, f"empty list in `{what}`", f"`{what}` must be a string or a non-empty list of strings")
     if elem is None:
         return Diagnostic(name, line, col, f"unexpected {found} in the policy document", "a policy document is `{\"Version\": \"2012-10-17\", \"Statement\": [...]}`")
     return Diagnostic(name, line, col, f"unexpected {found} in `{elem}`", f"`{elem}` must be {_SHAPES[elem]}")
