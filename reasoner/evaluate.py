@@ -90,9 +90,11 @@ def resource_kind(arn: str) -> Optional[str]:
     return f"{svc}:{rtype}"
 
 
-def derived_context(who: match.PrincipalInfo) -> dict[str, list[str]]:
+def derived_context(who: match.PrincipalInfo, action: str = "") -> dict[str, list[str]]:
     """Keys AWS derives from the principal itself (the request's context wins where it has them)."""
     out: dict[str, list[str]] = {}
+    if action.startswith("kms:") and who.account:
+        out["kms:calleraccount"] = [who.account]  # AWS KMS: "the AWS account of the caller"
     if who.principal_arn:
         out["aws:principalarn"] = [who.principal_arn]
     if who.account:
@@ -192,7 +194,7 @@ def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
     if req.management_resource:
         add("management_resource", R)
 
-    context = dict(derived_context(who))
+    context = dict(derived_context(who, action))
     context.update(req.context)
     request_is_pattern = not req.wildcard_only and ("*" in req.resource or "?" in req.resource)
 
@@ -210,6 +212,8 @@ def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
         layers += [(_layer_symbol("rcp", n), p) for p in level]
 
     batch.checked.append([(_layer_key(L)[0], _layer_key(L)[1], pol.name) for L, pol in layers])
+    shadow_allow: list = []
+    shadow_deny: list = []
     for L, pol in layers:
         pid = batch.policy(pol)
         P = number(pid)
@@ -223,19 +227,22 @@ def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
             if a_hit == st.not_action:
                 continue  # the action element rules the statement out (statements.lp says so too)
             if st.resources is not None:
-                r_hit = False
                 # With a request that names a set of resources (a pattern), an Allow counts when it
                 # reaches some resource of the set and a Deny when it covers all of them: the
                 # question is "is there a resource in the set the principal may act on?".
                 covering = (st.effect == "Deny") != st.not_resource
-                for pat in st.resources:
-                    pat = match.substitute(pat, context, variables)
-                    if pat is not None and _resource_hit(pat, req.resource, request_is_pattern, req.wildcard_only, covering):
-                        r_hit = True
-                        break
+                pats = [x for x in (match.substitute(p, context, variables) for p in st.resources) if x is not None]
+                r_hit = any(_resource_hit(p, req.resource, request_is_pattern, req.wildcard_only, covering) for p in pats)
                 if r_hit:
                     add("resource_hit", R, P, S)
-                if r_hit == st.not_resource:
+                meets = False
+                if request_is_pattern and not st.not_resource:
+                    mine = [p for p in pats if match.arn_matches(p, req.resource, True)]
+                    if mine:
+                        meets = True
+                        add("resource_meets", R, P, S)
+                        (shadow_allow if st.effect == "Allow" else shadow_deny).append((P, S, mine))
+                if r_hit == st.not_resource and not meets:
                     continue
             if st.principals is not None:
                 hows = set()
@@ -251,6 +258,12 @@ def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
                 if bool(hows) == st.not_principal:
                     continue
             _condition_facts(batch, R, P, S, st, context, req, variables)
+    # A Deny that covers all of an Allow's resources within the asked set leaves that Allow
+    # nothing to grant there (encodings/eval/statements.lp: shadowed/4).
+    for Pd, Sd, dpats in shadow_deny:
+        for Pa, Sa, apats in shadow_allow:
+            if all(any(match.arn_covers(d, a) or match.arn_covers(d, req.resource) for d in dpats) for a in apats):
+                add("shadows", R, Pd, Sd, Pa, Sa)
 
 
 def _resource_hit(pattern: str, resource: str, request_is_pattern: bool, wildcard_only: bool, covering: bool) -> bool:
@@ -275,6 +288,12 @@ def _condition_facts(batch: _Batch, R, P, S, st: Statement, context, req: Reques
         C = number(c)
         key = cond.key.lower()
         values = context.get(key)
+        if values is None and key in req.excluded_values and cond.base in _EQUALITY:
+            excluded = req.excluded_values[key]
+            pvals = [match.substitute(v, context, variables) for v in cond.values]
+            if all(pv is not None and match.plain(pv) in excluded for pv in pvals):
+                add("req_value", R, P, S, C, number(0))  # some other value: it matches none of them
+                continue
         if values is None:
             if req.unknown_context and key not in req.absent_keys and not key.startswith(req.known_prefixes):
                 add("key_unknown", R, P, S, C)
@@ -292,7 +311,7 @@ def _condition_facts(batch: _Batch, R, P, S, st: Statement, context, req: Reques
                 add("value_hit", R, P, S, C, I)
 
 
-_program_cache: dict[str, str] = {}
+_EQUALITY = frozenset({"StringEquals", "StringNotEquals"})
 
 
 def _control() -> clingo.Control:
@@ -351,7 +370,8 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decisi
     for rid, (req, info) in enumerate(zip(requests, per)):
         reasons = _reasons(batch, info)
         _add_checked(reasons, batch.checked[rid])
-        conditions = _residual(batch, info) if info["decision"] == "ConditionallyAllowed" else []
+        same = match.PrincipalInfo(req.principal).account == req.resource_account
+        conditions = _residual(batch, info, same) if info["decision"] == "ConditionallyAllowed" else []
         out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, list(req.warnings)))
     return out
 
@@ -404,16 +424,17 @@ def _clause_text(cond) -> str:
     return f"{cond.operator} {cond.key} {json.dumps(shown)}"
 
 
-def _residual(batch: _Batch, info: dict) -> list[str]:
+def _residual(batch: _Batch, info: dict, same_account: bool = True) -> list[str]:
     """The conditions under which a ConditionallyAllowed request is allowed, as a list that must
     all hold: for each layer whose Allow is only possible, one of its open Allow statements'
-    clause sets (identity and resource-based policy count as one group: either may grant), and
+    clause sets (within one account, identity and resource-based policy count as one group:
+    either may grant; across accounts both must), and
     for each open Deny, the negation of its clauses.  Clauses are read independently of each
     other (two clauses on one key are not related)."""
     groups: dict = {}
     sure_layers = set()
     for ((layer, level), pid, sidx), mode in info["allow"].items():
-        group = "grant" if layer in ("identity", "resource") else (layer, level)
+        group = "grant" if same_account and layer in ("identity", "resource") else (layer, level)
         if mode == "sure":
             sure_layers.add(group)
             continue

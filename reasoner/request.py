@@ -37,6 +37,9 @@ class Request:
     unknown_context: bool = False
     absent_keys: frozenset = frozenset()
     known_prefixes: tuple = ()  # keys under these prefixes are known: absent when not given
+    # analysis: values an unknown key is known *not* to have (an account outside the collected
+    # organization has some aws:PrincipalOrgID, but not that organization's)
+    excluded_values: dict = field(default_factory=dict)
     # facts only an estate knows (the simulate schema cannot say them)
     service_linked_role: bool = False
     management_principal: bool = False

