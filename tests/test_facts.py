@@ -1,0 +1,180 @@
+"""Facts are clingo symbols, never program text: strings from a policy cannot change the program.
+The schema in encodings/doc.lp names every predicate the front end makes."""
+from __future__ import annotations
+
+import json
+import re
+
+import clingo
+import pytest
+from click.testing import CliRunner
+
+from reasoner.cli import main
+from reasoner.facts import FACT_SCHEMA_VERSION, add_facts, facts_text, policy_facts
+from reasoner.parse import parse_policy_text
+from reasoner.paths import encoding_file, encodings_dir
+
+NASTY = [
+    'say "hi"',
+    "back\\slash\\",
+    "end). evil.",
+    "a :- b.",
+    "% not a comment",
+    "two\nlines\r\n",
+    '#script (python)\nimport os\nos.system("touch /tmp/owned")\n#end.',
+    '"). #show. a :- not a. #program base. %',
+    "tab\there \u00e9\u4e2d\U0001f600 \\\" \x01",
+    "#include \"/etc/passwd\".",
+]
+
+
+def nasty_policy() -> dict:
+    statements = []
+    for i, s in enumerate(NASTY):
+        statements.append(
+            {
+                "Sid": s,
+                "Effect": "Allow" if i % 2 else "Deny",
+                "Action": ["s3:GetObject", "s3:*"],
+                "Resource": ["arn:aws:s3:::bucket/" + s, "*"],
+                "Condition": {"StringLike": {"aws:PrincipalTag/" + s.replace("\n", "_"): [s, "plain"]}, "ForAnyValue:StringEquals": {"aws:TagKeys": s}},
+            }
+        )
+    statements.append({"Sid": NASTY[6], "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/" + NASTY[2]}, "Action": "sts:AssumeRole"})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def parse(doc: dict, kind="identity"):
+    pol, diags = parse_policy_text(json.dumps(doc), kind, file="nasty.json")
+    assert diags.items == []
+    return pol
+
+
+def atoms_of(ctl: clingo.Control) -> set[clingo.Symbol]:
+    ctl.ground([("base", [])])
+    models = []
+    with ctl.solve(yield_=True) as handle:
+        for m in handle:
+            models.append(set(m.symbols(atoms=True)))
+    assert len(models) == 1
+    return models[0]
+
+
+def strings_of(symbols, name: str, arity: int, arg: int) -> list[str]:
+    return sorted(s.arguments[arg].string for s in symbols if s.name == name and len(s.arguments) == arity)
+
+
+def test_injection_through_the_backend_changes_nothing():
+    """The issue: strings with `"`, `\\`, `).`, `:-`, `%`, newlines and `#script ... #end` in Sids,
+    ARNs and condition values cannot change the program: the facts read back equal the input and
+    nothing else appears."""
+    doc = nasty_policy()
+    trust = parse({"Version": "2012-10-17", "Statement": [doc["Statement"][-1]]}, "trust")
+    identity = parse({"Version": "2012-10-17", "Statement": doc["Statement"][:-1]})
+    symbols = list(policy_facts(1, identity)) + list(policy_facts(2, trust))
+    ctl = clingo.Control(["--warn=none"])
+    with ctl.backend() as backend:
+        assert add_facts(backend, symbols) == len(symbols)
+    got = atoms_of(ctl)
+    assert got == set(symbols)
+    assert len(symbols) == len(set(symbols))
+    assert strings_of(got, "sid", 3, 2) == sorted(NASTY + [NASTY[6]])
+    assert strings_of(got, "resource", 3, 2) == sorted(["arn:aws:s3:::bucket/" + s for s in NASTY] + ["*"] * len(NASTY))
+    cond_values = strings_of(got, "cond_value", 5, 4)
+    assert cond_values == sorted(NASTY * 2 + ["plain"] * len(NASTY))
+    keys = strings_of(got, "cond", 5, 4)
+    assert keys == sorted(["aws:principaltag/" + s.replace("\n", "_").lower() for s in NASTY] + ["aws:tagkeys"] * len(NASTY))
+    assert strings_of(got, "principal", 4, 3) == ["arn:aws:iam::111122223333:role/" + NASTY[2]]
+    assert len(identity.statements) == len(NASTY) and len(trust.statements) == 1
+
+
+def test_facts_text_reads_back_as_the_same_symbols():
+    """`iam-reasoner facts` prints text; clingo reading that text gets exactly the symbols."""
+    doc = nasty_policy()
+    doc["Statement"] = doc["Statement"][:-1]
+    policy = parse(doc)
+    symbols = set(policy_facts(1, policy))
+    text = facts_text(policy_facts(1, policy))
+    ctl = clingo.Control(["--warn=none"])
+    ctl.add("base", [], text)
+    assert atoms_of(ctl) == symbols
+    lines = text.split("\n")
+    assert lines[-1] == "" and len(lines) == len(symbols) + 1  # one fact a line: newlines are escaped
+    assert all(line.endswith(").") for line in lines[:-1])
+
+
+def test_facts_command_prints_the_same_symbols(tmp_path):
+    doc = nasty_policy()
+    doc["Statement"] = doc["Statement"][:-1]
+    f = tmp_path / "nasty.json"
+    f.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    r = CliRunner().invoke(main, ["facts", str(f)])
+    assert r.exit_code == 0, r.output
+    ctl = clingo.Control(["--warn=none"])
+    ctl.add("base", [], r.output)
+    pol, _ = parse_policy_text(f.read_text(encoding="utf-8"), "identity", str(f))
+    assert atoms_of(ctl) == set(policy_facts(1, pol))
+    assert "policy_name(1,\"%s\")." % str(f) in r.output
+
+
+def test_fact_shapes():
+    text = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": {
+                "Sid": "S",
+                "Effect": "Deny",
+                "NotAction": "S3:GetObject",
+                "NotResource": "arn:aws:s3:::b",
+                "NotPrincipal": {"Service": "ec2.amazonaws.com"},
+                "Condition": {"ForAllValues:StringLikeIfExists": {"AWS:TagKeys": ["a", True]}},
+            },
+        }
+    )
+    pol, _ = parse_policy_text(text, "resource")
+    got = {str(s) for s in policy_facts(7, pol)}
+    assert got == {
+        "policy(7,resource)",
+        'policy_name(7,"<policy>")',
+        'policy_version(7,"2012-10-17")',
+        "stmt(7,0,deny)",
+        'sid(7,0,"S")',
+        "not_action(7,0)",
+        'action(7,0,"s3:getobject")',
+        "not_resource(7,0)",
+        'resource(7,0,"arn:aws:s3:::b")',
+        "not_principal(7,0)",
+        'principal(7,0,service,"ec2.amazonaws.com")',
+        'cond(7,0,0,"StringLike","aws:tagkeys")',
+        "cond_for_all_values(7,0,0)",
+        "cond_if_exists(7,0,0)",
+        'cond_value(7,0,0,0,"a")',
+        'cond_value(7,0,0,1,"true")',
+    }
+
+
+def _documented() -> dict[str, int]:
+    text = encoding_file("doc.lp").read_text(encoding="utf-8")
+    out = {}
+    for m in re.finditer(r"^%\s+([a-z_]+)\(([^)]*)\)", text, re.M):
+        out[m.group(1)] = len(m.group(2).split(","))
+    return out
+
+
+def test_schema_documents_every_predicate_and_its_version():
+    text = encoding_file("doc.lp").read_text(encoding="utf-8")
+    assert f"fact schema, version {FACT_SCHEMA_VERSION}." in text
+    documented = _documented()
+    doc = nasty_policy()
+    pol, _ = parse_policy_text(json.dumps({"Version": "2012-10-17", "Statement": doc["Statement"][-1:]}), "trust")
+    made = {(s.name, len(s.arguments)) for s in policy_facts(1, pol)}
+    pol, _ = parse_policy_text(json.dumps({"Statement": [{"Effect": "Deny", "NotAction": "a:b", "NotResource": "*", "Condition": {"ForAllValues:StringEqualsIfExists": {"a:b": "c"}}}]}))
+    made |= {(s.name, len(s.arguments)) for s in policy_facts(1, pol)}
+    assert {name for name, _ in made} >= {"policy", "sid", "action", "resource", "principal", "cond_value", "not_action", "cond_for_all_values", "cond_if_exists"}
+    for name, arity in made:
+        assert documented.get(name) == arity, (name, arity)
+
+
+def test_no_script_in_any_encoding():
+    for f in encodings_dir().rglob("*.lp"):
+        assert "#script" not in f.read_text(encoding="utf-8"), f
