@@ -12,7 +12,6 @@ AWS-managed policy recurs in every account, the same trust policy on many roles.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import unquote
@@ -160,11 +159,11 @@ class Context:
             return None
         key = None
         if not dups:
-            key = (kind, json.dumps(doc, sort_keys=True))
+            key = (kind, repr(doc))  # the decoded document's canonical text (keys in file order)
             cached = self.cache.get(key)
             if cached is not None:
                 self.count(what)
-                return replace(cached, name=name, source=src)
+                return Policy(cached.kind, name, cached.version, cached.id, cached.statements, src)
         diags = Diagnostics(strict=self.strict)
         pol = parse_document(doc, kind, name, src, diags)
         if diags.items:
