@@ -528,6 +528,8 @@ class Analyzer:
                 v = pr.value
                 if pr.type == "*" or v == "*":
                     out |= assume
+                elif pr.type == "Service" and "${" not in v:
+                    out.add(v)
                 elif pr.type == "AWS":
                     acct = v if re.fullmatch(r"\d{12}", v) else (_ACCOUNT_ARN.match(v).group(1) if _ACCOUNT_ARN.match(v) else None)
                     if acct:

@@ -73,6 +73,10 @@ def _hop_children(hop) -> list:
     for layer, slot in hop.reasons.items():
         name = LAYER_TITLES.get(layer, layer)
         if isinstance(slot, list):
+            if slot and all(lv.get("allow") and not lv.get("deny") for lv in slot):
+                names = sorted({f"{r['policy'].rsplit('/', 1)[-1]} {r['statement']}" for lv in slot for r in lv["allow"]})
+                out.append(f"{name}: all {len(slot)} level(s) allow ({', '.join(names)})")
+                continue
             levels = []
             for lv in slot:
                 items = _statements(lv) or [f"no statement applies (checked: {', '.join(lv.get('checked', [])) or 'no policy: the level denies'})"]

@@ -1,0 +1,387 @@
+"""Privilege escalation: who can obtain more power than they hold, by which method, with proofs.
+
+The methods are rules in ``encodings/escalate/`` (one file per service, a documented predicate
+interface: see ``core.lp``); users add their own with ``rules=[path.lp]``.  This module states the
+estate as facts and asks the request evaluation for exactly the permissions the rules need:
+
+1. admins: principals allowed action `*` on `*` (the full evaluation, SCPs and boundaries too);
+2. assume-role edges, and the services each role trusts (evaluated);
+3. ``may(X, A)``: X holds an identity Allow mentioning a required action (a filter);
+4. the rules name the requests that matter (``need/3``); they are evaluated in one batch;
+5. the rules decide with those answers (``can/3``, ``can_if/3``) and walk to arbitrary power.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import clingo
+
+from .analysis import Analyzer, Hop, _hop, action_details
+from .diagnostics import Diagnostic, InputError
+from .estate import Role, User
+from .evaluate import evaluate
+from .facts import number, string
+from .paths import encoding_file
+
+MAX_STEPS = 6
+
+
+@dataclass
+class Finding:
+    principal: str
+    method: str  # method id, e.g. lambda_create_invoke
+    title: str
+    target: str  # the resource acted on
+    gains: str  # "admin", a principal ARN, or "raise:<ARN>"
+    conditions: list
+    hops: list  # [Hop]: the evaluated permissions the step uses
+    path: list  # the rest of the way to arbitrary permissions: [(principal, method, target)]
+    steps_to_admin: Optional[int] = None
+
+    def as_json(self) -> dict:
+        return {
+            "principal": self.principal,
+            "method": self.method,
+            "title": self.title,
+            "target": self.target,
+            "gains": self.gains,
+            "conditions": self.conditions,
+            "steps_to_admin": self.steps_to_admin,
+            "path": [{"principal": p, "method": m, "target": t} for p, m, t in self.path],
+            "proof": {"hops": [h.as_json() for h in self.hops]},
+        }
+
+
+@dataclass
+class Escalations:
+    findings: list
+    admins: list
+    missing: list = field(default_factory=list)
+    admin_conditions: dict = field(default_factory=dict)  # admin → conditions of its `*` on `*`
+
+    def as_json(self) -> dict:
+        return {
+            "findings": [f.as_json() for f in self.findings],
+            "admins": self.admins,
+            "admin_conditions": {k: v for k, v in self.admin_conditions.items() if v},
+            "missing": self.missing,
+        }
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .pictures import mimebundle
+
+        return mimebundle(self)
+
+
+def rule_files(extra: Sequence[str | Path] = ()) -> list[Path]:
+    files = [encoding_file("escalate.lp")]
+    for f in extra:
+        p = Path(f)
+        if not p.is_file():
+            raise InputError([Diagnostic(str(f), 0, 0, f"rules file `{f}` not found", "give an existing .lp file")], unreadable=True)
+        files.append(p)
+    return files
+
+
+class _Program:
+    """Facts stated once, grounded with the rules (several times as answers come in)."""
+
+    def __init__(self, files: list[Path]):
+        self.files = files
+        self.atoms: list = []
+
+    def fact(self, name: str, *args) -> None:
+        self.atoms.append(clingo.Function(name, [a if isinstance(a, clingo.Symbol) else (number(a) if isinstance(a, int) else string(a)) for a in args]))
+
+    def solve(self, extra: Iterable = ()) -> list:
+        ctl = clingo.Control(["--warn=none"])
+        for f in self.files:
+            try:
+                ctl.load(str(f))
+            except RuntimeError as e:
+                raise InputError([Diagnostic(str(f), 0, 0, f"rules file `{f}` does not load: {e}", "check the file with `clingo --mode=gringo --text`")], unreadable=True) from None
+        with ctl.backend() as b:
+            for sym in list(self.atoms) + list(extra):
+                b.add_rule([b.add_atom(sym)])
+        ctl.ground([("base", [])])
+        with ctl.solve(yield_=True) as h:
+            for m in h:
+                return list(m.symbols(shown=True))
+        return []
+
+
+def _str(sym) -> str:
+    return sym.string if sym.type == clingo.SymbolType.String else str(sym)
+
+
+def escalations(
+    analyzer: Analyzer,
+    principal: Optional[str] = None,
+    rules: Sequence[str | Path] = (),
+    max_steps: int = MAX_STEPS,
+    progress=None,
+) -> Escalations:
+    """Every principal (or only ``principal``) that can reach arbitrary permissions it does not
+    hold, and the admins."""
+    est = analyzer.estate
+    prog = _Program(rule_files(rules))
+    tick = progress or (lambda label: None)
+
+    # -- the estate as facts
+    principals = list(analyzer.principals)
+    for arn, p in analyzer.principals.items():
+        prog.fact("principal", arn)
+        prog.fact("user" if isinstance(p, User) else "role", arn)
+        for pol_arn in p.managed:
+            prog.fact("attached", pol_arn, arn)
+        if isinstance(p, Role):
+            for ip in p.instance_profiles:
+                prog.fact("instance_profile", arn, ip)
+    for acct in est.accounts.values():
+        for g in acct.groups.values():
+            prog.fact("group", g.arn)
+            for pol_arn in g.managed:
+                prog.fact("attached", pol_arn, g.arn)
+        for u in acct.users.values():
+            for gname in u.groups:
+                g = acct.group_named(gname)
+                if g is not None:
+                    prog.fact("member", u.arn, g.arn)
+        for mp in acct.managed_policies.values():
+            if not mp.aws_managed:
+                prog.fact("customer_managed", mp.arn)
+            if mp.other_versions:
+                prog.fact("other_version", mp.arn)
+        for w in acct.workloads:
+            if w.role_arn:
+                prog.fact("workload", w.arn, _workload_kind(w.arn), w.role_arn)
+        for c in acct.credentials.values():
+            if c.login_profile:
+                prog.fact("login_profile", c.user_arn)
+            prog.fact("access_keys", c.user_arn, c.access_keys)
+    prog.fact("max_steps", max_steps)
+
+    # -- 1. admins
+    tick("admins")
+    admin_reqs = [analyzer.request(x, "*", "*", None, None, True) for x in sorted(analyzer.candidates("*"))]
+    admins = set()
+    admin_conditions: dict = {}
+    for req, d in zip(admin_reqs, evaluate(admin_reqs) if admin_reqs else []):
+        # allowed under conditions (a region SCP, MFA) still counts: the conditions are listed
+        if d.decision in ("Allowed", "ConditionallyAllowed"):
+            admins.add(req.principal)
+            admin_conditions[req.principal] = list(d.conditions)
+            prog.fact("admin", req.principal)
+    for acct in est.accounts.values():
+        for g in acct.groups.values():
+            if _group_is_admin(analyzer, g):
+                prog.fact("group_is_admin", g.arn)
+
+    # -- 2. assume-role edges and trusted services
+    tick("role trust")
+    roles = [a for a, p in analyzer.principals.items() if isinstance(p, Role)]
+    edges = analyzer.assumers(roles)
+    edge_decisions = {}
+    for role, lst in edges.items():
+        for who, d, req in lst:
+            if "." in who and not who.startswith("arn:"):
+                prog.fact("trusts_service", role, who.lower())
+            elif who in analyzer.principals:
+                prog.fact("assumes", who, role)
+                edge_decisions[(who, role)] = (d, req)
+    for role in roles:
+        r = analyzer.principals[role]
+        for svc in _trusted_services(r):
+            if not any(w == svc for w, _, _ in edges.get(role, [])):
+                # named but not allowed by the evaluation: no fact (the evaluation decides)
+                pass
+
+    # -- 3. may(X, A) for the actions the rules require (only for the principal asked about and
+    #    the roles it can reach, when one is given)
+    actors = None
+    if principal is not None:
+        actors = _reachable(principal, edge_decisions)
+    for a in sorted(_required_actions(prog.files)):
+        for x in sorted(analyzer.candidates(a)):
+            if actors is None or x in actors:
+                prog.fact("may", x, a)
+
+    # -- 4. the requests the rules need
+    tick("candidate methods")
+    needs = [s for s in prog.solve() if s.name == "need"]
+    reqs = []
+    for s in needs:
+        x, a, res = (_str(v) for v in s.arguments)
+        wildcard_only = res == "*" and _wildcard_only(a)
+        reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=(x, a, res)))
+    tick(f"evaluating {len(reqs)} permission(s)")
+    decided = {}
+    extra = []
+    for req, d in zip(reqs, evaluate(reqs) if reqs else []):
+        decided[req.id] = (d, req)
+        x, a, res = req.id
+        if d.decision == "Allowed":
+            extra.append(clingo.Function("can", [string(x), string(a), string(res)]))
+        elif d.decision == "ConditionallyAllowed":
+            extra.append(clingo.Function("can_if", [string(x), string(a), string(res)]))
+
+    # -- 5. decide
+    tick("escalation rules")
+    out = prog.solve(extra)
+    titles = _titles(prog.files)
+    requires = _requires(prog.files)
+    esc, cond, dist, nxt = [], set(), {}, {}
+    for s in out:
+        if s.name == "escalation":
+            esc.append(tuple(s.arguments))
+        elif s.name == "conditional":
+            cond.add(tuple(_str(v) for v in s.arguments))
+        elif s.name == "admin_dist":
+            dist[_str(s.arguments[0])] = s.arguments[1].number
+        elif s.name == "next_step":
+            nxt.setdefault(_str(s.arguments[0]), []).append(tuple(s.arguments[1:]))
+
+    findings = []
+    for x_sym, m_sym, res_sym, g_sym in esc:
+        x, m, res = _str(x_sym), _str(m_sym), _str(res_sym)
+        if principal is not None and x != principal:
+            continue
+        if x in admins:
+            continue
+        gains = _gain(g_sym)
+        hops = []
+        conditions: list = []
+        for a, where in requires.get(m, []):
+            key_res = {"on": res, "any": "*", "gain": gains, "self": x}[where]
+            got = decided.get((x, a, key_res))
+            if got is not None:
+                hops.append(_hop("action", got[1], got[0]))
+                conditions += got[0].conditions
+        findings.append(Finding(x, m, titles.get(m, m), res, gains, sorted(set(conditions)), hops, _way(x, nxt), dist.get(x)))
+    findings.sort(key=lambda f: (f.steps_to_admin is None, f.principal, f.method, f.target))
+    missing = [m for m in est.missing]
+    return Escalations(findings, sorted(admins), missing, admin_conditions)
+
+
+def _way(x: str, nxt: dict) -> list:
+    """A shortest way from x to arbitrary permissions, as (principal, method, target) steps."""
+    out = []
+    cur = x
+    seen = set()
+    while cur in nxt and cur not in seen:
+        seen.add(cur)
+        y, m, res = sorted(nxt[cur], key=str)[0]
+        out.append((cur, _str(m), _str(res)))
+        if y.type == clingo.SymbolType.Function and y.name in ("admin", "raise"):
+            break
+        cur = _str(y)
+    return out
+
+
+def _gain(sym) -> str:
+    if sym.type == clingo.SymbolType.Function and sym.name == "admin" and not sym.arguments:
+        return "admin"
+    if sym.type == clingo.SymbolType.Function and sym.name == "raise":
+        return "raise:" + _str(sym.arguments[0])
+    return _str(sym)
+
+
+def _reachable(principal: str, edges: dict) -> set:
+    adj: dict = {}
+    for a, b in edges:
+        adj.setdefault(a, set()).add(b)
+    seen = {principal}
+    todo = [principal]
+    while todo:
+        for n in adj.get(todo.pop(), ()):
+            if n not in seen:
+                seen.add(n)
+                todo.append(n)
+    return seen
+
+
+def _wildcard_only(action: str) -> bool:
+    svc, _, name = action.partition(":")
+    details = action_details(svc, name)
+    return details is not None and not details.get("resourceTypes")
+
+
+def _group_is_admin(analyzer: Analyzer, group) -> bool:
+    """A group whose policies allow `*` on `*` (what a member gains by joining it)."""
+    for pol in group.inline:
+        if _allows_everything(pol):
+            return True
+    for arn in group.managed:
+        mp = analyzer.estate.managed_policy(arn, group.account)
+        if mp is not None and mp.policy is not None and _allows_everything(mp.policy):
+            return True
+    return False
+
+
+def _allows_everything(pol) -> bool:
+    from .request import Request
+
+    req = Request(id=0, principal="arn:aws:iam::000000000000:user/probe", action="*", resource="*", resource_account="000000000000", identity=[pol])
+    return evaluate([req])[0].decision == "Allowed"
+
+
+def _trusted_services(role: Role) -> set:
+    out = set()
+    if role.trust is None:
+        return out
+    for st in role.trust.statements:
+        for pr in st.principals or ():
+            if pr.type == "Service":
+                out.add(pr.value.lower())
+    return out
+
+
+_WORKLOAD_KINDS = [
+    (r"arn:[^:]+:lambda:[^:]*:\d*:function:", "lambda"),
+    (r"arn:[^:]+:ec2:[^:]*:\d*:instance/", "ec2"),
+    (r"arn:[^:]+:glue:[^:]*:\d*:devEndpoint/", "glue_endpoint"),
+    (r"arn:[^:]+:glue:[^:]*:\d*:job/", "glue_job"),
+    (r"arn:[^:]+:cloudformation:[^:]*:\d*:stack/", "cloudformation"),
+    (r"arn:[^:]+:codebuild:[^:]*:\d*:project/", "codebuild"),
+    (r"arn:[^:]+:sagemaker:[^:]*:\d*:notebook-instance/", "sagemaker_notebook"),
+    (r"arn:[^:]+:ecs:[^:]*:\d*:task-definition/", "ecs_task"),
+    (r"arn:[^:]+:apprunner:[^:]*:\d*:service/", "apprunner"),
+    (r"arn:[^:]+:bedrock-agentcore:[^:]*:\d*:code-interpreter", "bedrock_interpreter"),
+    (r"arn:[^:]+:datapipeline:", "datapipeline"),
+    (r"arn:[^:]+:ec2:[^:]*:\d*:launch-template/", "launch_template"),
+]
+
+
+def _workload_kind(arn: str) -> str:
+    for pat, kind in _WORKLOAD_KINDS:
+        if re.match(pat, arn):
+            return kind
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 2 else "unknown"
+
+
+def _facts_of(files: list[Path], name: str) -> list:
+    """Ground facts of one predicate stated in the rule files (method/3, requires/3)."""
+    ctl = clingo.Control(["--warn=none"])
+    for f in files:
+        ctl.load(str(f))
+    ctl.ground([("base", [])])
+    return [a.symbol for a in ctl.symbolic_atoms.by_signature(name, 3) if a.is_fact]
+
+
+def _titles(files) -> dict:
+    return {_str(s.arguments[0]): _str(s.arguments[1]) for s in _facts_of(files, "method")}
+
+
+def _requires(files) -> dict:
+    out: dict = {}
+    for s in _facts_of(files, "requires"):
+        out.setdefault(_str(s.arguments[0]), []).append((_str(s.arguments[1]), _str(s.arguments[2])))
+    return out
+
+
+def _required_actions(files) -> set:
+    return {a for lst in _requires(files).values() for a, _ in lst}
