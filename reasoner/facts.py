@@ -6,7 +6,7 @@ is the handle by which encodings and answers refer back to the :class:`~reasoner
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from clingo import Function, Number, String, Symbol
 
@@ -46,6 +46,7 @@ def fact(name: str, *args: Symbol) -> Symbol:
 
 _PRINCIPAL_TYPE = {"AWS": "aws", "Service": "service", "Federated": "federated", "CanonicalUser": "canonical_user", "*": "any"}
 _lower: dict[str, Symbol] = {}
+_EFFECT = {"Allow": Function("allow"), "Deny": Function("deny")}
 
 
 def _lowered(s: str) -> Symbol:
@@ -59,49 +60,49 @@ def _lowered(s: str) -> Symbol:
 
 def policy_facts(pid: int, policy: Policy) -> list[Symbol]:
     """The facts of one policy (see encodings/doc.lp, section "policies"), as clingo symbols.
-    Every string argument is a clingo string symbol, made once per distinct string."""
-    with gc_paused():
-        return list(_policy_facts(pid, policy))
-
-
-def _policy_facts(pid: int, policy: Policy) -> Iterator[Symbol]:
+    Every string argument is a clingo string symbol, made once per distinct string; the cost is
+    clingo's symbol constructor, so the loop below does nothing else."""
     F = Function
     S_ = string
+    out: list[Symbol] = []
+    add = out.append
     P = number(pid)
-    yield F("policy", (P, constant(policy.kind.value)))
-    yield F("policy_name", (P, S_(policy.name)))
-    if policy.version is not None:
-        yield F("policy_version", (P, S_(policy.version)))
-    for st in policy.statements:
-        S = number(st.index)
-        yield F("stmt", (P, S, constant(st.effect.lower())))
-        if st.sid is not None:
-            yield F("sid", (P, S, S_(st.sid)))
-        if st.not_action:
-            yield F("not_action", (P, S))
-        for a in st.actions:
-            yield F("action", (P, S, _lowered(a)))
-        if st.resources is not None:
-            if st.not_resource:
-                yield F("not_resource", (P, S))
-            for r in st.resources:
-                yield F("resource", (P, S, S_(r)))
-        if st.principals is not None:
-            if st.not_principal:
-                yield F("not_principal", (P, S))
-            for pr in st.principals:
-                yield F("principal", (P, S, constant(_PRINCIPAL_TYPE[pr.type]), S_(pr.value)))
-        for c, cond in enumerate(st.conditions):
-            C = number(c)
-            yield F("cond", (P, S, C, S_(cond.base), _lowered(cond.key)))
-            if cond.quantifier == "ForAllValues":
-                yield F("cond_for_all_values", (P, S, C))
-            elif cond.quantifier == "ForAnyValue":
-                yield F("cond_for_any_value", (P, S, C))
-            if cond.if_exists:
-                yield F("cond_if_exists", (P, S, C))
-            for i, v in enumerate(cond.values):
-                yield F("cond_value", (P, S, C, number(i), S_(v)))
+    with gc_paused():
+        add(F("policy", (P, constant(policy.kind.value))))
+        add(F("policy_name", (P, S_(policy.name))))
+        if policy.version is not None:
+            add(F("policy_version", (P, S_(policy.version))))
+        for st in policy.statements:
+            S = number(st.index)
+            add(F("stmt", (P, S, _EFFECT[st.effect])))
+            if st.sid is not None:
+                add(F("sid", (P, S, S_(st.sid))))
+            if st.not_action:
+                add(F("not_action", (P, S)))
+            for a in st.actions:
+                add(F("action", (P, S, _lowered(a))))
+            if st.resources is not None:
+                if st.not_resource:
+                    add(F("not_resource", (P, S)))
+                for r in st.resources:
+                    add(F("resource", (P, S, S_(r))))
+            if st.principals is not None:
+                if st.not_principal:
+                    add(F("not_principal", (P, S)))
+                for pr in st.principals:
+                    add(F("principal", (P, S, constant(_PRINCIPAL_TYPE[pr.type]), S_(pr.value))))
+            for c, cond in enumerate(st.conditions):
+                C = number(c)
+                add(F("cond", (P, S, C, S_(cond.base), _lowered(cond.key))))
+                if cond.quantifier == "ForAllValues":
+                    add(F("cond_for_all_values", (P, S, C)))
+                elif cond.quantifier == "ForAnyValue":
+                    add(F("cond_for_any_value", (P, S, C)))
+                if cond.if_exists:
+                    add(F("cond_if_exists", (P, S, C)))
+                for i, v in enumerate(cond.values):
+                    add(F("cond_value", (P, S, C, number(i), S_(v))))
+    return out
 
 
 def facts_text(symbols: Iterable[Symbol]) -> str:

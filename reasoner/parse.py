@@ -4,10 +4,14 @@ The stages, in order:
 
 1. ``decode``     text → Python values with the C JSON decoder (duplicate keys, NaN, bad bytes,
                   nesting and truncation become located diagnostics);
-2. ``skeleton``   the decoded document written as its skeleton and checked against the grammar
-                  (``grammar/policy.lark``), each distinct skeleton once;
-3. ``lower``      the typed pass: string-or-list, principal forms, operator names, policy
-                  variables, and the rules AWS enforces per policy kind.
+2. ``skeleton``   each top-level member, each statement member and each (operator, key) entry of
+                  a Condition is written as its skeleton and checked against the grammar
+                  (``grammar/policy.lark``); each distinct piece is parsed once per process, and
+                  a piece that fails is written again with the JSON path of every token, so the
+                  parser's stopping place becomes a line and column;
+3. ``lower``      in the same pass over a statement, the typed model: string-or-list, principal
+                  forms, operator names, policy variables, and the rules AWS enforces per policy
+                  kind.  Every error of every statement is reported.
 
 Positions are exact and computed only for what is reported (see :mod:`reasoner.locate`).
 """
@@ -24,7 +28,7 @@ from typing import Any, Iterable, Iterator, Optional
 from . import grammar
 from .diagnostics import Diagnostic, Diagnostics, InputError, code
 from .locate import Source
-from .model import Condition, Policy, PolicyKind, Principal, Statement
+from .model import PRINCIPAL_TYPES, Condition, Policy, PolicyKind, Principal, Statement
 
 TOP_ELEMENTS = ("Version", "Id", "Statement")
 STATEMENT_ELEMENTS = (
@@ -38,7 +42,6 @@ STATEMENT_ELEMENTS = (
     "NotResource",
     "Condition",
 )
-PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
 MAX_DEPTH = 64  # no valid policy nests deeper than 5; deeper input is rejected before decoding
 
 _SAFE_KEY = re.compile(r"[A-Za-z][A-Za-z:]*\Z")

@@ -6,7 +6,6 @@ import json
 import re
 
 import clingo
-import pytest
 from click.testing import CliRunner
 
 from reasoner.cli import main
