@@ -231,7 +231,7 @@ def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
                 # reaches some resource of the set and a Deny when it covers all of them: the
                 # question is "is there a resource in the set the principal may act on?".
                 covering = (st.effect == "Deny") != st.not_resource
-                pats = [x for x in (match.substitute(p, context, variables) for p in st.resources) if x is not None]
+                pats = [x for x in (match.substitute_resource(p, context, variables) for p in st.resources) if x is not None]
                 r_hit = any(_resource_hit(p, req.resource, request_is_pattern, req.wildcard_only, covering) for p in pats)
                 if r_hit:
                     add("resource_hit", R, P, S)
@@ -255,7 +255,8 @@ def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
                         hows.add(how)
                 for how in hows:
                     add("principal_hit", R, P, S, constant(how))
-                if bool(hows) == st.not_principal:
+                # (a NotPrincipal Deny may reach a principal it names: statements.lp, boundaries)
+                if bool(hows) == st.not_principal and not (st.not_principal and st.effect == "Deny" and req.boundary):
                     continue
             _condition_facts(batch, R, P, S, st, context, req, variables)
     # A Deny that covers all of an Allow's resources within the asked set leaves that Allow

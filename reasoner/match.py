@@ -199,6 +199,19 @@ def substitute(text: str, context: dict[str, list[str]], enabled: bool) -> Optio
     return "".join(out)
 
 
+def substitute_resource(text: str, context: dict[str, list[str]], enabled: bool) -> Optional[str]:
+    """Policy variables in a Resource element: AWS substitutes them "only in the resource portion
+    of the ARN", after the fifth colon; before it they are literal text."""
+    if "${" not in text:
+        return text
+    parts = text.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn":
+        head = ":".join(parts[:5])
+        tail = substitute(parts[5], context, enabled)
+        return None if tail is None else head + ":" + tail
+    return substitute(text, context, enabled)
+
+
 # ---------------------------------------------------------------- condition operators
 
 
