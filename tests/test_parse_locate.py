@@ -1,0 +1,62 @@
+"""Exact places from JSON paths (reasoner.locate): what a reported position rests on."""
+from __future__ import annotations
+
+import json
+
+from reasoner.locate import Source
+
+
+def place(text: str, marker: str, nth: int = 0) -> tuple[int, int]:
+    i = -1
+    for _ in range(nth + 1):
+        i = text.index(marker, i + 1)
+    return text[:i].count("\n") + 1, i - (text.rfind("\n", 0, i) + 1) + 1
+
+
+TEXT = (
+    '{\n  "Sid": "a \\" tricky ] } , : string",\n'
+    '  "k\\u00e9y": [1, {"x": [true, null]}, "caf\u00e9 \U0001f600", -2.5e3],\n'
+    '  "d": "first", "d": "second",\n'
+    '  "\u4e2d": {"Action": "s3:*"}\n}'
+)
+
+
+def test_values_keys_and_list_items():
+    src = Source("f", TEXT)
+    assert src.position(("Sid",)) == place(TEXT, '"a \\"')
+    assert src.position(("Sid",), key=True) == place(TEXT, '"Sid"')
+    assert src.position(("k\u00e9y",), key=True) == place(TEXT, '"k\\u00e9y"')
+    assert src.position(("k\u00e9y", 0)) == place(TEXT, "1,")
+    assert src.position(("k\u00e9y", 1, "x", 1)) == place(TEXT, "null")
+    assert src.position(("k\u00e9y", 3)) == place(TEXT, "-2.5e3")
+    assert src.position(("\u4e2d", "Action")) == place(TEXT, '"s3:*"')
+    assert place(TEXT, '"s3:*"') == (5, 19)  # columns count characters, not bytes
+
+
+def test_repeated_keys_last_by_default_each_on_request():
+    src = Source("f", TEXT)
+    assert src.position(("d",)) == place(TEXT, '"second"')  # json.loads keeps the last
+    assert src.position(("d",), key=True, occurrence=0) == place(TEXT, '"d"', 0)
+    assert src.position(("d",), key=True, occurrence=1) == place(TEXT, '"d"', 1)
+
+
+def test_missing_paths_fall_back_to_the_nearest_enclosing_value():
+    src = Source("f", TEXT)
+    assert src.position(("k\u00e9y", 9)) == place(TEXT, "[1,")
+    assert src.position(("nope", "x")) == (1, 1)
+    assert Source("f", None).position(("Sid",)) == (0, 0)
+
+
+def test_prefix_and_embedded_documents():
+    inner = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow"}]}
+    dump = json.dumps({"Policies": [{"Document": inner}, {"Document": json.dumps(inner)}]}, indent=2)
+    src = Source("dump.json", dump)
+    nested = src.child(("Policies", 0, "Document"))
+    assert nested.position(("Statement", 0, "Effect")) == place(dump, '"Allow"')
+    embedded = src.child(("Policies", 1, "Document"), embedded=True)
+    assert embedded.position(("Statement", 0, "Effect")) == place(dump, '"{')
+
+
+def test_crlf_and_lines():
+    text = '{\r\n  "a": [\r\n    "x"\r\n  ]\r\n}'
+    assert Source("f", text).position(("a", 0)) == (3, 5)
