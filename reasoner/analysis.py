@@ -149,6 +149,20 @@ class CanResult:
         return mimebundle(self)
 
 
+@dataclass
+class ExternalAccess:
+    zone: str
+    items: list  # [(resource, action, Access)]
+    missing: list
+
+    def as_json(self) -> dict:
+        return {
+            "zone": self.zone,
+            "access": [{"resource": r, "action": act, **a.as_json()} for r, act, a in self.items],
+            "missing": self.missing,
+        }
+
+
 # --------------------------------------------------------------------------- the index
 
 
@@ -714,6 +728,53 @@ class Analyzer:
         svc, _, name = action.partition(":")
         details = action_details(svc.lower(), name)
         return details is not None and not details.get("resourceTypes")
+
+    # ------------------------------------------------------------------ external access
+
+    def external_access(self, zone: str = "account", max_actions: int = 25) -> "ExternalAccess":
+        """Principals outside the zone of trust (the resource's account, or the organization) that
+        may reach a resource with a resource-based policy or a role, directly or through chains.
+        Each resource is asked about the catalogued actions its policy's Allow statements grant
+        (up to ``max_actions`` per resource); roles are asked about sts:AssumeRole."""
+        org = self.estate.organization
+        members = set(org.accounts) if (zone == "org" and org is not None) else None
+        items: list = []
+        targets: list[tuple[str, str, list[str]]] = []
+        for acct in self.estate.accounts.values():
+            for res, pol in sorted(acct.resource_policies.items()):
+                targets.append((res, acct.id, self._granted_actions(pol, max_actions)))
+            for arn, r in sorted(acct.roles.items()):
+                if r.trust is not None:
+                    targets.append((arn, acct.id, [ASSUME]))
+        for res, owner, actions in targets:
+            for action in actions:
+                got = self.who_can(action, res, resource_account=owner)
+                for a in got.principals:
+                    who = match.PrincipalInfo(a.principal)
+                    acct = who.account
+                    outside = acct is None or (acct not in members if members is not None else acct != owner)
+                    if who.kind == "service":
+                        continue  # AWS services are reported by who-can; they are not a zone
+                    if outside:
+                        items.append((res, action, a))
+        return ExternalAccess(zone, items, list(self.estate.missing))
+
+    def _granted_actions(self, pol: Policy, cap: int) -> list[str]:
+        catalogue = action_catalogue()
+        out: list[str] = []
+        for st in pol.statements:
+            if st.effect != "Allow" or st.not_action:
+                continue
+            for pat in st.actions:
+                svc, _, name = pat.lower().partition(":")
+                if pat == "*":
+                    continue
+                for real in catalogue.get(svc, ()):
+                    if match.glob(name, real.lower()) and f"{svc}:{real}" not in out:
+                        out.append(f"{svc}:{real}")
+                        if len(out) >= cap:
+                            return out
+        return out
 
     # ------------------------------------------------------------------ what can
 

@@ -139,3 +139,27 @@ def path_command(source, target, snapshot, all_paths, max_hops, as_json):
         return
     for c in chains:
         click.echo("\n".join(tree(" → ".join([source] + [h.resource for h in c]), [(hop_label(h), _hop_children(h)) for h in c])))
+
+
+@main.command("external-access")
+@snapshot_option
+@click.option("--zone", type=click.Choice(["account", "org"]), default="account", show_default=True, help="The zone of trust: the resource's own account, or the whole organization.")
+@json_option
+@guarded
+def external_access_command(snapshot, zone, as_json):
+    """Principals outside the zone of trust that can reach a resource (through its resource-based
+    policy) or assume a role, directly or through chains."""
+    result = _analyzer(snapshot).external_access(zone)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+        return
+    by_res: dict = {}
+    for res, action, a in result.items:
+        label = a.principal + ("  via " + " → ".join(a.path[1:]) if not a.direct else "") + (f"  [if {' and '.join(a.conditions)}]" if a.conditions else "")
+        by_res.setdefault(res, {}).setdefault(label, []).append(action)
+    children = [(res, [f"{who}: {', '.join(sorted(acts))}" for who, acts in sorted(d.items())]) for res, d in sorted(by_res.items())]
+    if not children:
+        children.append("nobody outside the zone")
+    if result.missing:
+        children.append(("missing data (answers may be incomplete)", result.missing))
+    click.echo("\n".join(tree(f"access from outside the {zone}: {len(by_res)} resource(s)", children)))
