@@ -884,10 +884,25 @@ def parse_policy_text(
     """Policy JSON text → (policy or None, diagnostics).  Text that is not JSON raises InputError
     (``unreadable``); with ``strict`` the first error in the policy raises InputError too."""
     diags = diags if diags is not None else Diagnostics(strict=strict)
+    kind = PolicyKind(kind)
+    source = Source(file, text)
+    known = _documents.get((text, kind))
+    if known is not None:  # the same document again (a managed policy in every account)
+        version, doc_id, statements = known
+        return Policy(kind, name or file, version, doc_id, statements, source), diags
+    before = len(diags.items)
     with gc_paused():
-        doc = decode_json(text, file)
-        source = Source(file, text)
-        return parse_document(doc, kind, name or file, source, diags), diags
+        policy = parse_document(decode_json(text, file), kind, name or file, source, diags)
+    if policy is not None and len(diags.items) == before:
+        if len(_documents) >= 4096:
+            _documents.clear()
+        _documents[(text, kind)] = (policy.version, policy.id, policy.statements)
+    return policy, diags
+
+
+# Valid documents already parsed, by content and kind: the typed statements carry no file and no
+# name (their positions are paths, resolved against each file's own text), so they are shared.
+_documents: dict[tuple[str, PolicyKind], tuple] = {}
 
 
 def parse_policy_file(path: str | Path, kind: PolicyKind | str = PolicyKind.IDENTITY, strict: bool = True) -> tuple[Optional[Policy], Diagnostics]:

@@ -307,3 +307,19 @@ def test_condition_shapes():
     assert errors(doc(st(Condition={"StringEquals": {}}))) == []
     assert errors(doc(st(Condition={"StringEquals": "x"}))) == ["unexpected string in `Condition`"]
     assert errors(doc(st(Condition=["x"]))) == ["unexpected list in `Condition`"]
+
+
+def test_a_document_seen_again_is_not_parsed_again():
+    text = doc(st(Sid="Again"))
+    first, _ = parse_policy_text(text, "identity", file="a.json", name="A")
+    second, diags = parse_policy_text("\n" + text, "identity", file="b.json", name="B")
+    third, _ = parse_policy_text(text, "identity", file="c.json", name="C")
+    assert diags.items == []
+    assert third.statements is first.statements and second.statements is not first.statements
+    assert (third.name, third.source.file) == ("C", "c.json")
+    assert third.position(("Statement", 0, "Sid")) == first.position(("Statement", 0, "Sid"))
+    assert second.position(("Statement", 0, "Sid"))[0] == first.position(("Statement", 0, "Sid"))[0] + 1
+    # a document with a warning or an error is parsed (and reported) every time
+    warned = doc(st(Resource="arn:aws:s3:::${aws:username}"), version=None)
+    assert len(messages(warned)[1]) == 1 and len(messages(warned)[1]) == 1
+    assert parse_policy_text(text, "resource", strict=False)[1].errors  # the kind is part of the key
