@@ -294,6 +294,7 @@ def resource_pattern(c, resource: str, account: str) -> str:
             f"arn:aws:{service}:*:*:*",
             "arn:aws:*:*:*:*",
             f"arn:aws:{service}:{REGION}:{account}:${{aws:username}}*",
+            f"arn:aws:{service}:{REGION}:${{aws:PrincipalAccount}}:*",  # literal: not the resource part
             f"arn:aws:{service}:?s-east-1:{account}:{rest}",
         ]
     return c.choice(options)
@@ -360,10 +361,6 @@ def statement(c, req: dict, layer: str) -> dict:
     st.update(action_element(c, req, negatable=layer != "rcp"))
     st.update(resource_element(c, req))
     cond = condition_block(c, req, 0, 2 if c.chance(0.5) else 0)
-    if "NotPrincipal" in st and req.get("permissionBoundary"):
-        # the engine drops the conditions of a NotPrincipal Deny that names a principal with a
-        # permissions boundary: tests/data/eval/diff-findings.jsonl, "notprincipal-boundary-condition"
-        cond = {}
     if cond:
         st["Condition"] = cond
     return st
@@ -419,8 +416,7 @@ def request(c, rid: Any = None) -> dict:
         req["resourcePolicy"] = policy(c, req, "resource")
     if c.chance(0.25) and iam_identity:
         req["scps"] = org_levels(c, req, "scp")
-    if c.chance(0.2) and p != "sns.amazonaws.com":
-        # service principals under RCPs: tests/data/eval/diff-findings.jsonl, "rcp-service-principal"
+    if c.chance(0.2):
         req["rcps"] = org_levels(c, req, "rcp")
     return req
 

@@ -8,7 +8,8 @@ The generator steers clear of the situations the oracle's README lists as depart
 and of the ones found here where the oracle departs from AWS's documentation (each excluded at
 its place in tests/strategies.py, with the passage).  Where our engine departs from AWS's
 documentation the minimal request is in tests/data/eval/diff-findings.jsonl, with the decision
-AWS documents and the passage; `test_recorded_findings` holds the engine to it.
+AWS documents and the passage; `test_recorded_findings` holds the engine to it, and the
+generator keeps producing those situations so that they stay covered.
 """
 from __future__ import annotations
 
