@@ -722,27 +722,27 @@ class _Lowering:
         if "Effect" not in present:
             self.error(path, "statement has no `Effect`", "add `\"Effect\": \"Allow\"` or `\"Effect\": \"Deny\"`", fatal=True)
         if "Action" in st and "NotAction" in st:
-            self.error(path + ("NotAction",), "statement has both `Action` and `NotAction`", "a statement takes exactly one of them", key=True)
+            self.error(path + ("NotAction",), "statement has both `Action` and `NotAction`", "a statement takes exactly one of them", key=True, fatal=True)
         elif "Action" not in present and "NotAction" not in present:
-            self.error(path, "statement has neither `Action` nor `NotAction`", "add the actions the statement is about")
+            self.error(path, "statement has neither `Action` nor `NotAction`", "add the actions the statement is about", fatal=True)
         elif "NotAction" in st and kind is PolicyKind.RCP:
             self.error(path + ("NotAction",), "`NotAction` is not allowed in a resource control policy", "list the actions with `Action`", key=True)
         has_res = "Resource" in present or "NotResource" in present
         if "Resource" in st and "NotResource" in st:
-            self.error(path + ("NotResource",), "statement has both `Resource` and `NotResource`", "a statement takes exactly one of them", key=True)
+            self.error(path + ("NotResource",), "statement has both `Resource` and `NotResource`", "a statement takes exactly one of them", key=True, fatal=True)
         elif kind is PolicyKind.TRUST and has_res:
             el = "Resource" if "Resource" in st else "NotResource"
             self.error(path + (el,), f"`{el}` is not allowed in a role trust policy", "a trust policy is about the role itself: remove the element", key=True)
         elif kind is not PolicyKind.TRUST and not has_res:
-            self.error(path, "statement has neither `Resource` nor `NotResource`", "add `\"Resource\": \"*\"` or the ARNs the statement is about")
+            self.error(path, "statement has neither `Resource` nor `NotResource`", "add `\"Resource\": \"*\"` or the ARNs the statement is about", fatal=True)
         has_pr = "Principal" in present or "NotPrincipal" in present
         if "Principal" in st and "NotPrincipal" in st:
-            self.error(path + ("NotPrincipal",), "statement has both `Principal` and `NotPrincipal`", "a statement takes exactly one of them", key=True)
+            self.error(path + ("NotPrincipal",), "statement has both `Principal` and `NotPrincipal`", "a statement takes exactly one of them", key=True, fatal=True)
         elif has_pr and not kind.takes_principal:
             el = "Principal" if "Principal" in st else "NotPrincipal"
             self.error(path + (el,), f"`{el}` is not allowed in {_a(kind)} policy", "such a policy applies to the principals it is attached to: remove the element", key=True)
         elif kind.takes_principal and not has_pr:
-            self.error(path, f"statement has no `Principal` (required in {_a(kind)} policy)", "name who the statement is about, e.g. `\"Principal\": {\"AWS\": \"arn:aws:iam::111122223333:root\"}`")
+            self.error(path, f"statement has no `Principal` (required in {_a(kind)} policy)", "name who the statement is about, e.g. `\"Principal\": {\"AWS\": \"arn:aws:iam::111122223333:root\"}`", fatal=True)
         elif "NotPrincipal" in st and kind is not PolicyKind.RESOURCE:
             self.error(path + ("NotPrincipal",), f"`NotPrincipal` is not allowed in {_a(kind)} policy", "use `Principal` with a condition on `aws:PrincipalArn` instead", key=True)
         elif "NotPrincipal" in st and st.get("Effect") == "Allow":
@@ -849,12 +849,11 @@ def parse_document(
         if not _misspelt(doc, "Statement", TOP_ELEMENTS):
             line, col = source.position(())
             diags.add(Diagnostic(file, line, col, "policy document has no `Statement`", "add `\"Statement\": [...]` with at least one statement"))
-    if kind in (PolicyKind.SCP, PolicyKind.RCP) and version != "2012-10-17" and "Version" not in doc:
-        line, col = source.position(())
-        diags.add(Diagnostic(file, line, col, f"{_a(kind)} policy must have `\"Version\": \"2012-10-17\"`", "add `\"Version\": \"2012-10-17\"` to the policy"))
-    elif kind in (PolicyKind.SCP, PolicyKind.RCP) and version == "2008-10-17":
-        line, col = source.position(("Version",))
-        diags.add(Diagnostic(file, line, col, f"{_a(kind)} policy must have `\"Version\": \"2012-10-17\"`", "write `\"Version\": \"2012-10-17\"`"))
+    if kind in (PolicyKind.SCP, PolicyKind.RCP) and (version == "2008-10-17" or "Version" not in doc):
+        # AWS Organizations: every SCP and RCP has `"Version": "2012-10-17"` (other values are
+        # reported above by the grammar)
+        line, col = source.position(("Version",) if "Version" in doc else ())
+        diags.add(Diagnostic(file, line, col, f"{_a(kind)} policy must have `\"Version\": \"2012-10-17\"`", "write `\"Version\": \"2012-10-17\"` in the policy"))
     if not usable:
         return None
     sts = doc["Statement"]

@@ -323,3 +323,23 @@ def test_a_document_seen_again_is_not_parsed_again():
     warned = doc(st(Resource="arn:aws:s3:::${aws:username}"), version=None)
     assert len(messages(warned)[1]) == 1 and len(messages(warned)[1]) == 1
     assert parse_policy_text(text, "resource", strict=False)[1].errors  # the kind is part of the key
+
+
+def test_tolerant_mode_keeps_only_statements_whose_meaning_is_clear():
+    """Tolerant mode (evaluating policies as given) turns errors that leave a statement's meaning
+    clear into warnings; a statement missing, or doubling, Action, Resource or Principal has no
+    clear meaning and is still left out."""
+    from reasoner.diagnostics import Diagnostics
+    from reasoner.locate import Source
+    from reasoner.parse import parse_document
+
+    def tolerant(statement, kind="identity"):
+        diags = Diagnostics(strict=False)
+        pol = parse_document({"Version": "2012-10-17", "Statement": [statement]}, kind, "p", Source("p"), diags, tolerant=True)
+        return len(pol.statements), [d.severity for d in diags.items]
+
+    assert tolerant(st(Action=["s3:GetObject", "nope"])) == (1, ["warning"])
+    for bad in (st(Action=None), st(NotAction="s3:*"), st(Resource=None), st(NotResource="*"), st(Effect=None)):
+        assert tolerant(bad) == (0, ["error"]), bad
+    assert tolerant(st(), "resource") == (0, ["error"])
+    assert tolerant(st(Principal="*", NotPrincipal="*"), "resource")[0] == 0
