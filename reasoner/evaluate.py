@@ -119,6 +119,7 @@ class _Batch:
         self.checked: list = []  # per request: [(layer name, level or None, policy name)]
         self.policies: dict[int, tuple[int, Policy]] = {}  # id(policy) -> (handle, policy)
         self.by_handle: dict[int, Policy] = {}
+        self.stated: set = set()
 
     def add(self, name: str, *args):
         self.atoms.append(Function(name, args))
@@ -130,35 +131,87 @@ class _Batch:
         pid = len(self.policies) + 1
         self.policies[id(pol)] = (pid, pol)
         self.by_handle[pid] = pol
-        P = number(pid)
-        add = self.add
-        for st in pol.statements:
-            S = number(st.index)
-            add("stmt", P, S, constant(st.effect.lower()))
-            if st.not_action:
-                add("not_action", P, S)
-            if st.resources is None:
-                add("no_resource", P, S)
-            elif st.not_resource:
-                add("not_resource", P, S)
-            if st.principals is None:
-                if not pol.kind.takes_principal:
-                    add("no_principal", P, S)  # identity-side: reaches whoever holds the policy
-                # a resource-side statement without Principal names nobody: it never applies
-            elif st.not_principal:
-                add("not_principal", P, S)
-            for c, cond in enumerate(st.conditions):
-                C = number(c)
-                add("cond", P, S, C, string(cond.base), string(cond.key.lower()))
-                if cond.quantifier == "ForAllValues":
-                    add("cond_for_all_values", P, S, C)
-                elif cond.quantifier == "ForAnyValue":
-                    add("cond_for_any_value", P, S, C)
-                if cond.if_exists:
-                    add("cond_if_exists", P, S, C)
-                if cond.base == "Null" and any(v.lower() == "true" for v in cond.values):
-                    add("null_true", P, S, C)
         return pid
+
+    def statement(self, pid: int, pol: Policy, st: Statement) -> None:
+        """The static facts of a statement, stated once per batch, and only for statements some
+        request considers."""
+        key = (pid, st.index)
+        if key in self.stated:
+            return
+        self.stated.add(key)
+        P, S = number(pid), number(st.index)
+        add = self.add
+        add("stmt", P, S, constant(st.effect.lower()))
+        if st.not_action:
+            add("not_action", P, S)
+        if st.resources is None:
+            add("no_resource", P, S)
+        elif st.not_resource:
+            add("not_resource", P, S)
+        if st.principals is None:
+            if not pol.kind.takes_principal:
+                add("no_principal", P, S)  # identity-side: reaches whoever holds the policy
+            # a resource-side statement without Principal names nobody: it never applies
+        elif st.not_principal:
+            add("not_principal", P, S)
+        for c, cond in enumerate(st.conditions):
+            C = number(c)
+            add("cond", P, S, C, string(cond.base), string(cond.key.lower()))
+            if cond.quantifier == "ForAllValues":
+                add("cond_for_all_values", P, S, C)
+            elif cond.quantifier == "ForAnyValue":
+                add("cond_for_any_value", P, S, C)
+            if cond.if_exists:
+                add("cond_if_exists", P, S, C)
+            if cond.base == "Null" and any(v.lower() == "true" for v in cond.values):
+                add("null_true", P, S, C)
+
+
+_INDEX: dict[int, tuple] = {}
+
+
+def _candidates(pol: Policy, action: str) -> list[Statement]:
+    """The statements of a policy whose Action / NotAction element admits the action (the
+    others cannot apply: statements.lp reads only these, as `considered`).  Each policy is indexed
+    once: exact names, wildcard patterns, NotAction statements."""
+    entry = _INDEX.get(id(pol))
+    if entry is None or entry[0] is not pol:
+        exact: dict[str, list] = {}
+        wild: list = []
+        nots: list = []
+        for st in pol.statements:
+            if st.not_action:
+                nots.append(st)
+                continue
+            for a in st.actions:
+                a = a.lower()
+                if "*" in a or "?" in a:
+                    wild.append((a, st))
+                else:
+                    exact.setdefault(a, []).append(st)
+        if len(_INDEX) > 100_000:
+            _INDEX.clear()
+        entry = _INDEX[id(pol)] = (pol, exact, wild, nots, {})
+    _, exact, wild, nots, cache = entry
+    got = cache.get(action)
+    if got is None:
+        seen = set()
+        got = []
+        for st in exact.get(action, ()):
+            if st.index not in seen:
+                seen.add(st.index)
+                got.append(st)
+        for pat, st in wild:
+            if st.index not in seen and match.action_matches(pat, action):
+                seen.add(st.index)
+                got.append(st)
+        for st in nots:
+            if not any(match.action_matches(p, action) for p in st.actions):
+                got.append(st)
+        got.sort(key=lambda st: st.index)
+        cache[action] = got
+    return got
 
 
 def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
@@ -219,13 +272,12 @@ def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
         P = number(pid)
         add("in_force", R, L, P)
         variables = pol.variables_enabled
-        for st in pol.statements:
+        for st in _candidates(pol, action):
             S = number(st.index)
-            a_hit = any(match.action_matches(p, action) for p in st.actions)
-            if a_hit:
+            batch.statement(pid, pol, st)
+            add("considered", R, P, S)
+            if not st.not_action:
                 add("action_hit", R, P, S)
-            if a_hit == st.not_action:
-                continue  # the action element rules the statement out (statements.lp says so too)
             if st.resources is not None:
                 # With a request that names a set of resources (a pattern), an Allow counts when it
                 # reaches some resource of the set and a Deny when it covers all of them: the
@@ -321,33 +373,109 @@ def _control() -> clingo.Control:
     return ctl
 
 
-def evaluate(requests: Sequence[Request]) -> list[Decision]:
-    """Decide a batch of requests: one grounding, one solve."""
-    batch = _Batch()
-    for rid, req in enumerate(requests):
-        _request_facts(batch, rid, req)
+def _solve(batch: "_Batch") -> list:
     ctl = _control()
     with ctl.backend() as backend:
         add_atom, add_rule = backend.add_atom, backend.add_rule
         for sym in batch.atoms:
             add_rule([add_atom(sym)])
     ctl.ground([("base", [])])
-    shown: list = []
     with ctl.solve(yield_=True) as handle:
         for model in handle:
-            shown = model.symbols(shown=True)
-            break
-    return _decisions(requests, batch, shown)
+            return model.symbols(shown=True)
+    return []
+
+
+def evaluate(requests: Sequence[Request]) -> list[Decision]:
+    """Decide a batch of requests: one grounding, one solve (and, for requests allowed only under
+    conditions, one more batch that computes their residual conditions)."""
+    batch = _Batch()
+    for rid, req in enumerate(requests):
+        _request_facts(batch, rid, req)
+    return _decisions(requests, batch, _solve(batch))
+
+
+MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a residual condition
+
+
+def _residuals(requests: Sequence[Request], batch: "_Batch", per: list) -> dict:
+    """The exact residual condition of each ConditionallyAllowed request, over its open
+    statements: the encodings decide the request again with every open Deny false and each
+    combination of open Allows holding or not; the minimal combinations that allow it, with no
+    open Deny holding, are the condition.  Clauses inside one statement are joined by `and`."""
+    jobs = []
+    for rid, (req, info) in enumerate(zip(requests, per)):
+        if info["decision"] != "ConditionallyAllowed":
+            continue
+        allows = sorted({(pid, sidx) for ((_, _), pid, sidx), mode in info["allow"].items() if mode == "maybe"})
+        denies = sorted({(pid, sidx) for ((_, _), pid, sidx), mode in info["deny"].items() if mode == "maybe"})
+        if len(allows) > MAX_OPEN:
+            continue
+        jobs.append((rid, req, allows, denies))
+    if not jobs:
+        return {}
+    vb = _Batch()
+    variants = []
+    for rid, req, allows, denies in jobs:
+        for mask in range(1 << len(allows)):
+            vid = len(variants)
+            variants.append((rid, mask))
+            _request_facts(vb, vid, req)
+            V = number(vid)
+            for j, (pid, sidx) in enumerate(allows):
+                pol = batch.by_handle[pid]
+                vp = number(vb.policy(pol))
+                vb.add("forced", V, vp, number(sidx), constant("true" if mask >> j & 1 else "false"))
+            for pid, sidx in denies:
+                vb.add("forced", V, number(vb.policy(batch.by_handle[pid])), number(sidx), constant("false"))
+    allowed = set()
+    for sym in _solve(vb):
+        if sym.name == "decision" and sym.arguments[1].name == "allowed":
+            allowed.add(variants[sym.arguments[0].number])
+    out = {}
+    for rid, req, allows, denies in jobs:
+        info = per[rid]
+        true_masks = [m for m in range(1 << len(allows)) if (rid, m) in allowed]
+        if not true_masks:
+            continue
+        minimal = [m for m in true_masks if not any(o != m and (o & m) == o for o in true_masks)]
+        terms = []
+        for m in minimal:
+            parts = [_statement_clauses(batch, info, *allows[j]) for j in range(len(allows)) if m >> j & 1]
+            if parts:
+                terms.append(" and ".join(parts))
+        conditions = []
+        terms.sort()
+        if terms and len(minimal) == len(terms):
+            conditions.append(terms[0] if len(terms) == 1 else " or ".join(f"({t})" for t in terms))
+        for pid, sidx in denies:
+            conditions.append(f"not ({_statement_clauses(batch, info, pid, sidx)})")
+        out[rid] = conditions
+    return out
+
+
+def _statement_clauses(batch: "_Batch", info: dict, pid: int, sidx: int) -> str:
+    pol = batch.by_handle[pid]
+    st = next(s for s in pol.statements if s.index == sidx)
+    return " and ".join(_clause_text(st.conditions[c]) for c in info["open"].get((pid, sidx), []))
 
 
 def _cite(pol: Policy, st: Statement, open_conditions=()) -> StatementRef:
     return StatementRef(pol.name, st.label, st.index, st.effect, pol.where(st.path), tuple(open_conditions))
 
 
+_LAYER_KEYS: dict = {}
+
+
 def _layer_key(sym) -> tuple[str, Optional[int]]:
-    if sym.type == clingo.SymbolType.Function and sym.arguments:
-        return sym.name, sym.arguments[0].number
-    return sym.name, None
+    got = _LAYER_KEYS.get(sym)
+    if got is None:
+        if sym.type == clingo.SymbolType.Function and sym.arguments:
+            got = (sym.name, sym.arguments[0].number)
+        else:
+            got = (sym.name, None)
+        _LAYER_KEYS[sym] = got
+    return got
 
 
 def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decision]:
@@ -367,12 +495,15 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decisi
                 entry[key] = mode
         elif name == "cond_unknown":
             per[args[0].number]["open"].setdefault((args[1].number, args[2].number), []).append(args[3].number)
+    exact = _residuals(requests, batch, per)
     out = []
     for rid, (req, info) in enumerate(zip(requests, per)):
         reasons = _reasons(batch, info)
         _add_checked(reasons, batch.checked[rid])
         same = match.PrincipalInfo(req.principal).account == req.resource_account
-        conditions = _residual(batch, info, same) if info["decision"] == "ConditionallyAllowed" else []
+        conditions = []
+        if info["decision"] == "ConditionallyAllowed":
+            conditions = exact[rid] if rid in exact else _residual(batch, info, same)
         out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, list(req.warnings)))
     return out
 

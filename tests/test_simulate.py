@@ -109,3 +109,49 @@ def test_unreadable_request_exits_2_without_traceback(tmp_path):
     assert p.returncode == 2
     assert "Traceback" not in p.stderr
     assert f"{f}:1:" in p.stderr and "malformed JSON" in p.stderr
+
+
+def _allow(sid, cond=None, action="s3:GetObject"):
+    st = {"Sid": sid, "Effect": "Allow", "Action": action, "Resource": "*"}
+    if cond:
+        st["Condition"] = cond
+    return st
+
+
+def test_residual_alternatives_are_or():
+    """Two open Allows in one layer: either suffices."""
+    d = simulate({
+        "principal": USER, "action": "s3:GetObject", "resource": "arn:aws:s3:::b/k", "resourceAccount": "111111111111",
+        "unknownContext": True,
+        "identityPolicies": [{"Version": "2012-10-17", "Statement": [
+            _allow("Vpn", {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}),
+            _allow("Mfa", {"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+        ]}],
+    })
+    assert d.decision == "ConditionallyAllowed"
+    assert d.conditions == ['(Bool aws:MultiFactorAuthPresent "true") or (IpAddress aws:SourceIp "10.0.0.0/8")']
+
+
+def test_residual_of_layers_that_must_all_allow_is_and():
+    """An open Allow in the identity policy and another in the SCP: both are needed."""
+    d = simulate({
+        "principal": USER, "action": "s3:GetObject", "resource": "arn:aws:s3:::b/k", "resourceAccount": "111111111111",
+        "unknownContext": True,
+        "identityPolicies": [{"Version": "2012-10-17", "Statement": [_allow("Vpn", {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})]}],
+        "scps": [[{"Version": "2012-10-17", "Statement": [_allow("Region", {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}, "*")]}]],
+    })
+    assert d.decision == "ConditionallyAllowed"
+    assert d.conditions == ['IpAddress aws:SourceIp "10.0.0.0/8" and StringEquals aws:RequestedRegion "eu-west-1"']
+
+
+def test_residual_keeps_a_needed_resource_policy_condition():
+    """Same account, identity allows sts:AssumeRole for sure, the trust policy only with MFA: the
+    trust policy is required for roles, so MFA is the condition."""
+    d = simulate({
+        "principal": USER, "action": "sts:AssumeRole", "resource": "arn:aws:iam::111111111111:role/r", "unknownContext": True,
+        "identityPolicies": [{"Version": "2012-10-17", "Statement": [_allow("Assume", None, "sts:AssumeRole")]}],
+        "resourcePolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "111111111111"}, "Action": "sts:AssumeRole",
+                                                                  "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]},
+    })
+    assert d.decision == "ConditionallyAllowed"
+    assert d.conditions == ['Bool aws:MultiFactorAuthPresent "true"']
