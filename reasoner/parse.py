@@ -577,6 +577,7 @@ class _Lowering:
         self.tolerant = tolerant
         self.doc = doc
         self.kind = kind
+        self.takes_principal = kind.takes_principal
         self.src = src
         self.diags = diags
         self.version = version
@@ -632,7 +633,9 @@ class _Lowering:
         unknown = None
         good = _GOOD_SKELETONS
         for k, v in st.items():
-            skeleton = _member_skeleton(k, v)
+            skeleton = _STRING_MEMBER.get(k) if type(v) is str else None  # Sid, Action, Resource ...
+            if skeleton is None:
+                skeleton = _member_skeleton(k, v)
             if skeleton is not None:
                 if skeleton in good or grammar.check_skeleton(skeleton, "statement") is None:
                     good.add(skeleton)
@@ -738,10 +741,10 @@ class _Lowering:
         has_pr = "Principal" in present or "NotPrincipal" in present
         if "Principal" in st and "NotPrincipal" in st:
             self.error(path + ("NotPrincipal",), "statement has both `Principal` and `NotPrincipal`", "a statement takes exactly one of them", key=True, fatal=True)
-        elif has_pr and not kind.takes_principal:
+        elif has_pr and not self.takes_principal:
             el = "Principal" if "Principal" in st else "NotPrincipal"
             self.error(path + (el,), f"`{el}` is not allowed in {_a(kind)} policy", "such a policy applies to the principals it is attached to: remove the element", key=True)
-        elif kind.takes_principal and not has_pr:
+        elif self.takes_principal and not has_pr:
             self.error(path, f"statement has no `Principal` (required in {_a(kind)} policy)", "name who the statement is about, e.g. `\"Principal\": {\"AWS\": \"arn:aws:iam::111122223333:root\"}`", fatal=True)
         elif "NotPrincipal" in st and kind is not PolicyKind.RESOURCE:
             self.error(path + ("NotPrincipal",), f"`NotPrincipal` is not allowed in {_a(kind)} policy", "use `Principal` with a condition on `aws:PrincipalArn` instead", key=True)
