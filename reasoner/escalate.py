@@ -211,22 +211,32 @@ def escalations(
 
     # -- 4. the requests the rules need
     tick("candidate methods")
-    needs = [s for s in prog.solve() if s.name == "need"]
+    first = prog.solve()
+    needs = [s for s in first if s.name == "need"]
     reqs = []
     for s in needs:
         x, a, res = (_str(v) for v in s.arguments)
         wildcard_only = res == "*" and _wildcard_only(a)
         reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=(x, a, res)))
+    # `as_trusted`: the request once the role's trust policy names the actor (after the actor
+    # rewrote it); everything else in force stays as it is
+    for s in first:
+        if s.name == "need_as_trusted":
+            x, a, res = (_str(v) for v in s.arguments)
+            req = analyzer.request(x, a, res, None, None, True, rid=("as_trusted", x, a, res))
+            req.resource_policy = _trust_naming(x, a, res)
+            reqs.append(req)
     tick(f"evaluating {len(reqs)} permission(s)")
     decided = {}
     extra = []
     for req, d in zip(reqs, evaluate(reqs) if reqs else []):
         decided[req.id] = (d, req)
-        x, a, res = req.id
+        suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
+        x, a, res = req.id[-3:]
         if d.decision == "Allowed":
-            extra.append(clingo.Function("can", [string(x), string(a), string(res)]))
+            extra.append(clingo.Function("can" + suffix, [string(x), string(a), string(res)]))
         elif d.decision == "ConditionallyAllowed":
-            extra.append(clingo.Function("can_if", [string(x), string(a), string(res)]))
+            extra.append(clingo.Function("can_if" + suffix, [string(x), string(a), string(res)]))
 
     # -- 5. decide
     tick("escalation rules")
@@ -234,8 +244,14 @@ def escalations(
     titles = _titles(prog.files)
     requires = _requires(prog.files)
     esc, cond, dist, nxt = [], set(), {}, {}
+    usable_raise, also = set(), {}
     for s in out:
-        if s.name == "escalation":
+        if s.name == "raised":
+            usable_raise.add(tuple(_str(v) for v in s.arguments[:4]))
+        elif s.name == "also_requires":
+            m_, x_, res_, g_, a_, on_ = s.arguments
+            also.setdefault((_str(x_), _str(m_), _str(res_), _gain(g_)), []).append((_str(a_), _str(on_)))
+        elif s.name == "escalation":
             esc.append(tuple(s.arguments))
         elif s.name == "conditional":
             cond.add(tuple(_str(v) for v in s.arguments))
@@ -252,11 +268,19 @@ def escalations(
         if x in admins:
             continue
         gains = _gain(g_sym)
+        if gains.startswith("raise:") and (x, m, res, gains[6:]) not in usable_raise:
+            continue  # power given to a principal the actor cannot act as: no escalation
         hops = []
         conditions: list = []
-        for a, where in requires.get(m, []):
-            key_res = {"on": res, "any": "*", "gain": gains, "self": x}[where]
-            got = decided.get((x, a, key_res))
+        wanted = [(a, where) for a, where in requires.get(m, [])] + [(a, ("at", on)) for a, on in also.get((x, m, res, gains), [])]
+        for a, where in wanted:
+            if isinstance(where, tuple):
+                got = decided.get((x, a, where[1]))
+            elif where == "as_trusted":
+                got = decided.get(("as_trusted", x, a, gains))
+            else:
+                key_res = {"on": res, "any": "*", "gain": gains, "self": x}[where]
+                got = decided.get((x, a, key_res))
             if got is not None:
                 hops.append(_hop("action", got[1], got[0]))
                 conditions += got[0].conditions
@@ -264,6 +288,15 @@ def escalations(
     findings.sort(key=lambda f: (f.steps_to_admin is None, f.principal, f.method, f.target))
     missing = [m for m in est.missing]
     return Escalations(findings, sorted(admins), missing, admin_conditions)
+
+
+def _trust_naming(actor: str, action: str, role: str):
+    """A trust policy allowing ``actor`` the action, in place of the role's own."""
+    from .model import PolicyKind
+    from .parse import parse_policy
+
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": actor}, "Action": action}]}
+    return parse_policy(doc, PolicyKind.TRUST, f"{role} (trust policy rewritten to name {actor})")
 
 
 def _way(x: str, nxt: dict) -> list:
@@ -345,6 +378,7 @@ _WORKLOAD_KINDS = [
     (r"arn:[^:]+:glue:[^:]*:\d*:devEndpoint/", "glue_endpoint"),
     (r"arn:[^:]+:glue:[^:]*:\d*:job/", "glue_job"),
     (r"arn:[^:]+:cloudformation:[^:]*:\d*:stack/", "cloudformation"),
+    (r"arn:[^:]+:cloudformation:[^:]*:\d*:stackset/", "cloudformation_stackset"),
     (r"arn:[^:]+:codebuild:[^:]*:\d*:project/", "codebuild"),
     (r"arn:[^:]+:sagemaker:[^:]*:\d*:notebook-instance/", "sagemaker_notebook"),
     (r"arn:[^:]+:ecs:[^:]*:\d*:task-definition/", "ecs_task"),
