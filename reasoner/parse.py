@@ -195,9 +195,6 @@ _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]|[^\s\[\]{},:"]+', re.S)
 _KEYWORDS = {k: f'"{k}"' for k in ("Allow", "Deny", "2012-10-17", "2008-10-17", "*")}
 
 
-_KEYWORDS = {k: f'"{k}"' for k in ("Allow", "Deny", "2012-10-17", "2008-10-17", "*")}
-
-
 def _scalar_token(v: Any) -> Optional[str]:
     t = type(v)
     if t is str:
@@ -212,7 +209,7 @@ def _scalar_token(v: Any) -> Optional[str]:
 
 
 def _key_token(k: str) -> str:
-    return (k + ":") if _SAFE_KEY.match(k) else "@:"
+    return (k + ":") if type(k) is str and _SAFE_KEY.match(k) else "@:"
 
 
 def _skel(v: Any, depth: int = 0) -> str:
@@ -234,7 +231,9 @@ def _skel(v: Any, depth: int = 0) -> str:
                 parts.append(tok)
             prev = tok
         return "[" + ",".join(parts) + "]"
-    return "{" + ",".join(_key_token(k) + _skel(x, depth + 1) for k, x in v.items()) + "}"
+    if isinstance(v, dict):
+        return "{" + ",".join(_key_token(k) + _skel(x, depth + 1) for k, x in v.items()) + "}"
+    return "?"  # not a JSON value (a document built in Python): never valid
 
 
 def _keyword_skel(v: Any) -> str:
@@ -279,7 +278,7 @@ def _member_skeletons(k: str, v: dict) -> Iterator[tuple[str, dict]]:
         head = "{" + k + ":{" + _key_token(op)
         if isinstance(block, dict) and block:
             for ck, cv in block.items():
-                yield head + "{k:" + _skel(cv, 3) + "}}}", {k: {op: {ck: cv}}}
+                yield head + ("{k:" if type(ck) is str else "{@:") + _skel(cv, 3) + "}}}", {k: {op: {ck: cv}}}
         else:
             yield head + _skel(block, 2) + "}}", {k: {op: block}}
 
@@ -318,7 +317,7 @@ class _Skeleton:
         self.paths.append((path, is_key))
 
     def key(self, k: str, path: tuple, condition_key: bool = False):
-        self.emit("k:" if condition_key else _key_token(k), path + (k,), True)
+        self.emit(("k:" if type(k) is str else "@:") if condition_key else _key_token(k), path + (k,), True)
 
     def generic(self, v: Any, path: tuple, depth: int):
         tok = _scalar_token(v)
@@ -340,6 +339,8 @@ class _Skeleton:
                 first = False
                 self.generic(item, path + (i,), depth + 1)
             self.emit("]", path)
+        elif not isinstance(v, dict):
+            self.emit("?", path)
         else:
             self.emit("{", path)
             for j, (k, item) in enumerate(v.items()):
@@ -441,7 +442,7 @@ _SHAPES = {
     "Condition": "a map of condition operators, each to a map of condition keys to a value or a list of values",
 }
 
-_TOKEN_NAMES = {"s": "string", "n": "number", "b": "boolean", "z": "`null`", "[": "list", "{": "object", "{}": "object", "]": "end of the list", "}": "end of the object", ",": "further item", "@": "nesting"}
+_TOKEN_NAMES = {"s": "string", "n": "number", "b": "boolean", "z": "`null`", "[": "list", "{": "object", "{}": "object", "]": "end of the list", "}": "end of the object", ",": "further item", "@": "nesting", "?": "value that is not JSON"}
 
 
 def _closest(word: str, choices: Iterable[str]) -> list[str]:
@@ -450,13 +451,11 @@ def _closest(word: str, choices: Iterable[str]) -> list[str]:
 
 def _misspelt(d: dict, element: str, choices: Iterable[str]) -> bool:
     """Whether some unknown key of ``d`` is most likely a misspelling of ``element``."""
-    return any(k not in choices and _closest(k, choices) == [element] for k in d)
+    return any(k not in choices and _closest(str(k), choices) == [element] for k in d)
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not close:
-        close = [c for c in choices if c.lower() == word.lower()]
+    close = _closest(str(word), choices)
     return f"did you mean `{close[0]}`?" if close else ""
 
 
@@ -481,6 +480,7 @@ def _skeleton_diagnostic(doc: Any, sk: _Skeleton, err: grammar.SkeletonError, sr
         if not parent:
             return Diagnostic(name, line, col, f"unknown element {code(k)} in a policy document", _suggest(k, TOP_ELEMENTS) or "a policy document has only `Version`, `Id` and `Statement`")
         if parent[-1] == "Condition":
+            k = str(k)
             if k.split(":")[-1] == "NullIfExists":
                 return Diagnostic(name, line, col, f"unknown condition operator {code(k)}", "`Null` takes no `IfExists` suffix: it already tests whether the key exists")
             hint = _suggest(k.split(":")[-1].replace("IfExists", ""), _CONDITION_OPERATORS)
@@ -659,7 +659,7 @@ class _Lowering:
                     continue
             if k not in _STATEMENT_SET:
                 unknown = unknown or []
-                unknown.append(k)
+                unknown.append(str(k))
         for el in ("Principal", "NotPrincipal"):
             if type(shaped.get(el)) is _Duplicates:
                 self.duplicates(shaped[el], path + (el,))

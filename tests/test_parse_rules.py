@@ -343,3 +343,25 @@ def test_tolerant_mode_keeps_only_statements_whose_meaning_is_clear():
         assert tolerant(bad) == (0, ["error"]), bad
     assert tolerant(st(), "resource") == (0, ["error"])
     assert tolerant(st(Principal="*", NotPrincipal="*"), "resource")[0] == 0
+
+
+def test_documents_built_in_python_with_values_json_cannot_hold():
+    """parse_policy takes decoded documents from other loaders (YAML gives dates, code gives
+    tuples or integer keys): each is a located-by-path error, never a crash."""
+    import datetime
+
+    from reasoner.diagnostics import Diagnostics
+    from reasoner.locate import Source
+    from reasoner.parse import parse_document
+
+    def problems(d, kind="identity"):
+        diags = Diagnostics(strict=False)
+        parse_document(d, kind, "p", Source("p"), diags)
+        return [x.message for x in diags.items]
+
+    base = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    assert problems({"Statement": [dict(base, Condition={"DateLessThan": {"aws:CurrentTime": datetime.date(2020, 1, 1)}})]}) == ["unexpected value that is not JSON in `Condition`"]
+    assert problems({"Statement": [dict(base, Action=("s3:*",))]}) == ["unexpected value that is not JSON in `Action`"]
+    assert problems({"Statement": [dict(base, **{1: "x"})]}) == ["unknown element `1` in a statement"]
+    assert problems({"Statement": [dict(base, Condition={"StringLike": {5: "a"}})]}) == ["unexpected key `5` in `Condition`"]
+    assert problems({"Statement": [dict(base, Principal={9: "a"})]}, "resource") == ["unknown principal type `9`"]
