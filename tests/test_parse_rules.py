@@ -362,6 +362,6 @@ def test_documents_built_in_python_with_values_json_cannot_hold():
     base = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
     assert problems({"Statement": [dict(base, Condition={"DateLessThan": {"aws:CurrentTime": datetime.date(2020, 1, 1)}})]}) == ["unexpected value that is not JSON in `Condition`"]
     assert problems({"Statement": [dict(base, Action=("s3:*",))]}) == ["unexpected value that is not JSON in `Action`"]
-    assert problems({"Statement": [dict(base, **{1: "x"})]}) == ["unknown element `1` in a statement"]
+    assert problems({"Statement": [{**base, 1: "x"}]}) == ["unknown element `1` in a statement"]
     assert problems({"Statement": [dict(base, Condition={"StringLike": {5: "a"}})]}) == ["unexpected key `5` in `Condition`"]
     assert problems({"Statement": [dict(base, Principal={9: "a"})]}, "resource") == ["unknown principal type `9`"]
