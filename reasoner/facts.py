@@ -13,7 +13,7 @@ from clingo import Function, Number, String, Symbol
 from .model import Policy
 from .parse import gc_paused
 
-FACT_SCHEMA_VERSION = 1
+FACT_SCHEMA_VERSION = 2
 
 _strings: dict[str, Symbol] = {}
 _numbers: list[Symbol] = [Number(i) for i in range(1024)]
@@ -81,12 +81,16 @@ def policy_facts(pid: int, policy: Policy) -> list[Symbol]:
                 add(F("not_action", (P, S)))
             for a in st.actions:
                 add(F("action", (P, S, _lowered(a))))
-            if st.resources is not None:
+            if st.resources is None:
+                add(F("no_resource", (P, S)))
+            else:
                 if st.not_resource:
                     add(F("not_resource", (P, S)))
                 for r in st.resources:
                     add(F("resource", (P, S, S_(r))))
-            if st.principals is not None:
+            if st.principals is None:
+                add(F("no_principal", (P, S)))
+            else:
                 if st.not_principal:
                     add(F("not_principal", (P, S)))
                 for pr in st.principals:

@@ -150,6 +150,10 @@ def test_fact_shapes():
         'cond_value(7,0,0,0,"a")',
         'cond_value(7,0,0,1,"true")',
     }
+    pol, _ = parse_policy_text(json.dumps({"Statement": {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": "*"}}), "trust")
+    assert {str(s) for s in policy_facts(1, pol) if s.name.startswith("no_")} == {"no_resource(1,0)"}
+    pol, _ = parse_policy_text(json.dumps({"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}))
+    assert {str(s) for s in policy_facts(1, pol) if s.name.startswith("no_")} == {"no_principal(1,0)"}
 
 
 def _documented() -> dict[str, int]:
@@ -162,14 +166,14 @@ def _documented() -> dict[str, int]:
 
 def test_schema_documents_every_predicate_and_its_version():
     text = encoding_file("doc.lp").read_text(encoding="utf-8")
-    assert f"fact schema, version {FACT_SCHEMA_VERSION}." in text
+    assert text.startswith(f"% iam-reasoner fact schema, version {FACT_SCHEMA_VERSION} ")
     documented = _documented()
     doc = nasty_policy()
     pol, _ = parse_policy_text(json.dumps({"Version": "2012-10-17", "Statement": doc["Statement"][-1:]}), "trust")
     made = {(s.name, len(s.arguments)) for s in policy_facts(1, pol)}
     pol, _ = parse_policy_text(json.dumps({"Statement": [{"Effect": "Deny", "NotAction": "a:b", "NotResource": "*", "Condition": {"ForAllValues:StringEqualsIfExists": {"a:b": "c"}}}]}))
     made |= {(s.name, len(s.arguments)) for s in policy_facts(1, pol)}
-    assert {name for name, _ in made} >= {"policy", "sid", "action", "resource", "principal", "cond_value", "not_action", "cond_for_all_values", "cond_if_exists"}
+    assert {name for name, _ in made} >= {"policy", "sid", "action", "resource", "principal", "cond_value", "not_action", "cond_for_all_values", "cond_if_exists", "no_resource", "no_principal"}
     for name, arity in made:
         assert documented.get(name) == arity, (name, arity)
 
