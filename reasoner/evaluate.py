@@ -460,8 +460,18 @@ def _statement_clauses(batch: "_Batch", info: dict, pid: int, sidx: int) -> str:
     return " and ".join(_clause_text(st.conditions[c]) for c in info["open"].get((pid, sidx), []))
 
 
-def _cite(pol: Policy, st: Statement, open_conditions=()) -> StatementRef:
-    return StatementRef(pol.name, st.label, st.index, st.effect, pol.where(st.path), tuple(open_conditions))
+def _cite(pol: Policy, st: Statement, open_conditions=(), req: Optional[Request] = None) -> StatementRef:
+    return StatementRef(pol.name, st.label, st.index, st.effect, _where(pol, st, req), tuple(open_conditions))
+
+
+def _where(pol: Policy, st: Statement, req: Optional[Request]) -> str:
+    """file:line:col of a statement: in the request's own text when the policy came with the
+    request, else where the policy was loaded from."""
+    if req is not None and req.source is not None and req.source.text is not None and id(pol) in req.locations:
+        src = req.source.child(req.locations[id(pol)])
+        line, col = src.position(st.path)
+        return f"{src.file}:{line}:{col}" if line else src.file
+    return pol.where(st.path)
 
 
 _LAYER_KEYS: dict = {}
@@ -498,7 +508,7 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decisi
     exact = _residuals(requests, batch, per)
     out = []
     for rid, (req, info) in enumerate(zip(requests, per)):
-        reasons = _reasons(batch, info)
+        reasons = _reasons(batch, info, req)
         _add_checked(reasons, batch.checked[rid])
         same = match.PrincipalInfo(req.principal).account == req.resource_account
         conditions = []
@@ -527,7 +537,7 @@ def _add_checked(reasons: dict, checked: list) -> None:
 _LAYER_NAMES = {"identity": "identity", "resource": "resource", "boundary": "boundary", "session": "session", "vpce": "vpce"}
 
 
-def _reasons(batch: _Batch, info: dict) -> dict:
+def _reasons(batch: _Batch, info: dict, req: Optional[Request] = None) -> dict:
     reasons: dict = {}
     for effect in ("allow", "deny"):
         for ((layer, level), pid, sidx), mode in sorted(info[effect].items(), key=lambda kv: (kv[0][0][0], kv[0][0][1] or 0, kv[0][1], kv[0][2])):
@@ -536,7 +546,7 @@ def _reasons(batch: _Batch, info: dict) -> dict:
             open_conds = ()
             if mode == "maybe":
                 open_conds = tuple(_clause_text(st.conditions[c]) for c in info["open"].get((pid, sidx), []))
-            ref = _cite(pol, st, open_conds).as_json()
+            ref = _cite(pol, st, open_conds, req).as_json()
             if level is None:
                 slot = reasons.setdefault(layer, {"allow": [], "deny": []})
             else:

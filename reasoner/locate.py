@@ -79,9 +79,15 @@ class Source:
 
     def _members(self, pos: int):
         """Offsets of the members of the container starting at ``pos``: a list of value offsets
-        for a JSON list, a dict key -> [(key offset, value offset), ...] for an object."""
+        for a JSON list, a dict key -> [(key offset, value offset), ...] for an object.  A small
+        text (a request, a policy file) is indexed whole in one pass the first time; a big one
+        (an account dump) container by container, along the paths asked."""
         got = self._index.get(pos)
         if got is None and pos not in self._index:
+            if not self._index and len(self.text) <= _WHOLE:
+                self._index.update(_scan_all(self.text))
+                if pos in self._index:
+                    return self._index[pos]
             got = self._index[pos] = _scan(self.text, pos)
         return got
 
@@ -96,6 +102,54 @@ class Source:
             self._lines = starts
         line = bisect.bisect_right(self._lines, offset)
         return line, offset - self._lines[line - 1] + 1
+
+
+_WHOLE = 256 * 1024
+
+
+def _scan_all(text: str) -> dict:
+    """Members of every container of a text, in one pass over its tokens."""
+    index: dict = {}
+    stack: list = []  # [start, members, is_obj, expect_value, key, key_at]
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        c = tok[0]
+        top = stack[-1] if stack else None
+        if c in "]}":
+            if stack:
+                done = stack.pop()
+                index[done[0]] = done[1]
+            continue
+        if c == ",":
+            if top is not None:
+                top[3] = not top[2]
+            continue
+        if c == ":":
+            if top is not None:
+                top[3] = True
+            continue
+        if top is not None:
+            if top[2] and not top[3]:
+                if c == '"' and "\\" not in tok:
+                    top[4] = tok[1:-1]
+                else:
+                    try:
+                        top[4] = json.loads(tok) if c == '"' else tok
+                    except ValueError:
+                        top[4] = tok
+                top[5] = m.start()
+                continue
+            if top[2]:
+                top[1].setdefault(top[4], []).append((top[5], m.start()))
+            else:
+                top[1].append(m.start())
+            top[3] = False
+        if c in "[{":
+            is_obj = c == "{"
+            stack.append([m.start(), {} if is_obj else [], is_obj, not is_obj, None, 0])
+    for open_ in stack:  # unclosed containers (the text was cut): what was seen
+        index[open_[0]] = open_[1]
+    return index
 
 
 def _skip_ws(text: str, pos: int) -> int:

@@ -45,6 +45,9 @@ class Request:
     management_principal: bool = False
     management_resource: bool = False
     warnings: list[Diagnostic] = field(default_factory=list)
+    # where each policy object sits in the request's own text (for located reasons), when known
+    source: Optional[Source] = None
+    locations: dict = field(default_factory=dict)  # id(policy) -> JSON path in the request
 
 
 REQUIRED = ("principal", "action")
@@ -117,7 +120,7 @@ def _as_given(doc: Any, kind: PolicyKind, name: str, src: Source, warnings: list
     return doc
 
 
-def _policy(doc: Any, kind: PolicyKind, name: str, source: Source, path: tuple, warnings: list) -> Policy:
+def _policy(doc: Any, kind: PolicyKind, name: str, source: Source, path: tuple, warnings: list, locations: dict) -> Policy:
     if isinstance(doc, dict) and "policy" in doc and ("Statement" not in doc):
         name = str(doc.get("name") or name)
         path = path + ("policy",)
@@ -127,36 +130,43 @@ def _policy(doc: Any, kind: PolicyKind, name: str, source: Source, path: tuple, 
             doc = json.loads(doc)
         except ValueError:
             raise _error(source, path, f"policy `{name}` is a string that is not JSON", "give the policy document as a JSON object") from None
+    # The same document recurs across requests: a document that parsed without a word is parsed
+    # once and shared (its statements are then stated once per batch); where it sits in each
+    # request is recorded in `locations`, so reasons stay located in the request's own text.
     key = (kind, name, json.dumps(doc, sort_keys=True, default=str))
     pol = _policy_cache.get(key)
-    if pol is not None and pol.source is not None and pol.source.file == source.file:
+    if pol is not None:
+        locations[id(pol)] = path
         return pol
     diags = Diagnostics(strict=False)
     src = source.child(path)
+    before = len(warnings)
     doc = _as_given(doc, kind, name, src, warnings)
     pol = parse_document(doc, kind, name, src, diags, tolerant=True)
     for d in diags.items:
         warnings.append(Diagnostic(d.file, d.line, d.column, d.message + " (statement ignored)" if d.severity == "error" else d.message, d.hint, "warning"))
     if pol is None:
         raise _error(source, path, f"policy `{name}` cannot be used", "; ".join(d.message for d in diags.items) or "")
-    if len(_policy_cache) > 20000:
-        _policy_cache.clear()
-    _policy_cache[key] = pol
+    locations[id(pol)] = path
+    if not diags.items and len(warnings) == before:
+        if len(_policy_cache) > 20000:
+            _policy_cache.clear()
+        _policy_cache[key] = pol
     return pol
 
 
-def _policies(obj: dict, field_name: str, kind: PolicyKind, source: Source, warnings: list) -> list[Policy]:
+def _policies(obj: dict, field_name: str, kind: PolicyKind, source: Source, warnings: list, locations: dict) -> list[Policy]:
     v = obj.get(field_name)
     if v is None:
         return []
     if isinstance(v, dict):
-        return [_policy(v, kind, field_name, source, (field_name,), warnings)]
+        return [_policy(v, kind, field_name, source, (field_name,), warnings, locations)]
     if not isinstance(v, list):
         raise _error(source, (field_name,), f"`{field_name}` must be a policy document or a list of them", "")
-    return [_policy(d, kind, f"{field_name}[{i}]", source, (field_name, i), warnings) for i, d in enumerate(v)]
+    return [_policy(d, kind, f"{field_name}[{i}]", source, (field_name, i), warnings, locations) for i, d in enumerate(v)]
 
 
-def _levels(obj: dict, field_name: str, kind: PolicyKind, source: Source, warnings: list) -> list[list[Policy]]:
+def _levels(obj: dict, field_name: str, kind: PolicyKind, source: Source, warnings: list, locations: dict) -> list[list[Policy]]:
     v = obj.get(field_name) or []
     if not isinstance(v, list):
         raise _error(source, (field_name,), f"`{field_name}` must be a list of levels, root first", "each level is a list of policy documents (or `{\"policies\": [...]}`)")
@@ -175,7 +185,7 @@ def _levels(obj: dict, field_name: str, kind: PolicyKind, source: Source, warnin
         if not isinstance(docs, list):
             raise _error(source, (field_name, i), f"level {i} of `{field_name}` must be a list of policies", "")
         levels.append([
-            _policy(d, kind, f"{label}[{j}]", source, (path + (j,)) if path else (field_name, i), warnings)
+            _policy(d, kind, f"{label}[{j}]", source, (path + (j,)) if path else (field_name, i), warnings, locations)
             for j, d in enumerate(docs)
         ])
     return levels
@@ -198,6 +208,7 @@ def request_from_json(obj: Any, source: Optional[Source] = None, unknown_context
     if not isinstance(resource, str):
         raise _error(source, ("resource",), "`resource` must be a string (an ARN or `*`)", "")
     warnings: list[Diagnostic] = []
+    locations: dict = {}
     ra = obj.get("resourceAccount")
     if ra is not None and not isinstance(ra, str):
         ra = str(ra)
@@ -221,20 +232,22 @@ def request_from_json(obj: Any, source: Optional[Source] = None, unknown_context
         resource=resource,
         resource_account=ra,
         context=normalize_context(obj.get("context"), source),
-        identity=_policies(obj, "identityPolicies", PolicyKind.IDENTITY, source, warnings),
+        identity=_policies(obj, "identityPolicies", PolicyKind.IDENTITY, source, warnings, locations),
         resource_policy=None,
-        scps=_levels(obj, "scps", PolicyKind.SCP, source, warnings),
-        rcps=_levels(obj, "rcps", PolicyKind.RCP, source, warnings),
-        boundary=_policies(obj, "permissionBoundary", PolicyKind.BOUNDARY, source, warnings),
-        session=_policies(obj, "sessionPolicy", PolicyKind.SESSION, source, warnings),
-        vpce=_policies(obj, "vpcEndpointPolicies", PolicyKind.RESOURCE, source, warnings),
+        scps=_levels(obj, "scps", PolicyKind.SCP, source, warnings, locations),
+        rcps=_levels(obj, "rcps", PolicyKind.RCP, source, warnings, locations),
+        boundary=_policies(obj, "permissionBoundary", PolicyKind.BOUNDARY, source, warnings, locations),
+        session=_policies(obj, "sessionPolicy", PolicyKind.SESSION, source, warnings, locations),
+        vpce=_policies(obj, "vpcEndpointPolicies", PolicyKind.RESOURCE, source, warnings, locations),
         wildcard_only=bool(obj.get("wildcardOnlyAction")),
         unknown_context=bool(obj.get("unknownContext", unknown_context)),
         absent_keys=frozenset(k.lower() for k in absent),
         warnings=warnings,
+        source=source,
+        locations=locations,
     )
     rp = obj.get("resourcePolicy")
     if rp is not None:
         kind = PolicyKind.TRUST if action.lower().startswith("sts:assumerole") else PolicyKind.RESOURCE
-        req.resource_policy = _policy(rp, kind, "resourcePolicy", source, ("resourcePolicy",), warnings)
+        req.resource_policy = _policy(rp, kind, "resourcePolicy", source, ("resourcePolicy",), warnings, locations)
     return req
