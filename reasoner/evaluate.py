@@ -441,9 +441,9 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list) -> dict:
         minimal = [m for m in true_masks if not any(o != m and (o & m) == o for o in true_masks)]
         terms = []
         for m in minimal:
-            parts = [_statement_clauses(batch, info, *allows[j]) for j in range(len(allows)) if m >> j & 1]
-            if parts:
-                terms.append(" and ".join(parts))
+            clauses = sorted({c for j in range(len(allows)) if m >> j & 1 for c in _statement_clause_list(batch, info, *allows[j])})
+            if clauses:
+                terms.append(" and ".join(clauses))
         conditions = []
         terms.sort()
         if terms and len(minimal) == len(terms):
@@ -454,10 +454,14 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list) -> dict:
     return out
 
 
-def _statement_clauses(batch: "_Batch", info: dict, pid: int, sidx: int) -> str:
+def _statement_clause_list(batch: "_Batch", info: dict, pid: int, sidx: int) -> list[str]:
     pol = batch.by_handle[pid]
     st = next(s for s in pol.statements if s.index == sidx)
-    return " and ".join(_clause_text(st.conditions[c]) for c in info["open"].get((pid, sidx), []))
+    return [_clause_text(st.conditions[c]) for c in info["open"].get((pid, sidx), [])]
+
+
+def _statement_clauses(batch: "_Batch", info: dict, pid: int, sidx: int) -> str:
+    return " and ".join(_statement_clause_list(batch, info, pid, sidx))
 
 
 def _cite(pol: Policy, st: Statement, open_conditions=(), req: Optional[Request] = None) -> StatementRef:

@@ -1,0 +1,162 @@
+"""Who-can, can, path and external access on the bundled multi-account estate (examples/estate:
+an organization with SCPs and RCPs, cross-account role chains, a permissions boundary, explicit
+denies, bucket and key policies, MFA conditions), checked principal by principal.
+
+The expected answers are worked out from the estate's policies (see examples/README.md), not
+read back from the tool."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reasoner.analysis import Analyzer
+from reasoner.cli import main
+from reasoner.load import load
+
+ESTATE = Path(__file__).resolve().parent.parent / "examples" / "estate"
+MGMT, PROD, DEV = "111111111111", "222222222222", "333333333333"
+BREAKGLASS = f"arn:aws:iam::{MGMT}:user/breakglass"
+PROD_OAAR = f"arn:aws:iam::{PROD}:role/OrganizationAccountAccessRole"
+DEV_OAAR = f"arn:aws:iam::{DEV}:role/OrganizationAccountAccessRole"
+DEPLOYER = f"arn:aws:iam::{DEV}:role/deployer"
+PROD_DEPLOY = f"arn:aws:iam::{PROD}:role/prod-deploy"
+MFA = 'Bool aws:MultiFactorAuthPresent "true"'
+TLS = 'not (Bool aws:SecureTransport "false")'
+REGION = 'not (StringNotEquals aws:RequestedRegion ["us-east-1", "eu-west-1"])'
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return Analyzer(load(ESTATE))
+
+
+def _by_principal(result):
+    return {a.principal: a for a in result.principals}
+
+
+def test_bucket_readers_principal_by_principal(analyzer):
+    """example-prod-data: the bucket policy grants orders-lambda and the management account; the
+    prod admin role and the read-only role read it by their identity policies (same account);
+    nobody in dev can (cross-account, the bucket does not grant dev).  Every answer depends on TLS
+    (DenyInsecureTransport), and in prod on the region (the SCP of the Production OU); the
+    management account is subject to no SCP."""
+    got = _by_principal(analyzer.who_can("s3:GetObject", "arn:aws:s3:::example-prod-data/*"))
+    assert set(got) == {BREAKGLASS, PROD_OAAR, f"arn:aws:iam::{PROD}:role/orders-lambda", f"arn:aws:iam::{PROD}:role/prod-readonly"}
+    assert got[BREAKGLASS].conditions == [TLS]
+    for p in (PROD_OAAR, f"arn:aws:iam::{PROD}:role/orders-lambda", f"arn:aws:iam::{PROD}:role/prod-readonly"):
+        assert got[p].conditions == sorted([TLS, REGION]), p
+    assert all(a.direct for a in got.values())
+    # the proof cites the bucket policy statement that grants the management account
+    hop = got[BREAKGLASS].hops[-1]
+    assert [r["statement"] for r in hop.reasons["resource"]["allow"]] == ["AuditFromManagement"]
+
+
+def test_role_chain_across_accounts(analyzer):
+    """prod-deploy trusts dev's deployer only; deployer trusts the dev account with MFA, so
+    alice and carol (group developers, MFA-conditioned identity allow), dev's admin roles, and
+    breakglass through dev's OrganizationAccountAccessRole reach it, all on MFA."""
+    direct = _by_principal(analyzer.who_can("sts:AssumeRole", PROD_DEPLOY, direct=True))
+    assert set(direct) == {DEPLOYER}
+    assert direct[DEPLOYER].conditions == []
+    got = _by_principal(analyzer.who_can("sts:AssumeRole", PROD_DEPLOY))
+    expected = {
+        DEPLOYER: [DEPLOYER],
+        f"arn:aws:iam::{DEV}:user/alice": [f"arn:aws:iam::{DEV}:user/alice", DEPLOYER],
+        f"arn:aws:iam::{DEV}:user/carol": [f"arn:aws:iam::{DEV}:user/carol", DEPLOYER],
+        DEV_OAAR: [DEV_OAAR, DEPLOYER],
+        f"arn:aws:iam::{DEV}:role/dev-admin": [f"arn:aws:iam::{DEV}:role/dev-admin", DEPLOYER],
+        BREAKGLASS: [BREAKGLASS, DEV_OAAR, DEPLOYER],
+    }
+    assert {p: a.path for p, a in got.items()} == expected
+    for p, a in got.items():
+        assert a.conditions == ([] if p == DEPLOYER else [MFA]), p
+        assert [h.kind for h in a.hops] == ["assume-role"] * (len(a.path) - 1) + ["action"]
+
+
+def test_boundary_and_explicit_deny(analyzer):
+    """carol's inline iam:* is capped by her boundary; the developers' NeverDeleteBuckets is an
+    explicit deny that no Allow overrides."""
+    r = analyzer.can(f"arn:aws:iam::{DEV}:user/carol", "iam:CreateUser", None)
+    assert r.decision == "ImplicitlyDenied"
+    assert "pb" in r.hops[-1].blocked_by
+    r = analyzer.can(f"arn:aws:iam::{DEV}:user/alice", "s3:DeleteBucket", "arn:aws:s3:::example-dev-uploads")
+    assert r.decision == "ExplicitlyDenied"
+    assert [d["statement"] for d in r.hops[-1].reasons["identity"]["deny"]] == ["NeverDeleteBuckets"]
+
+
+def test_can_finds_the_shortest_chain(analyzer):
+    r = analyzer.can(f"arn:aws:iam::{DEV}:user/alice", "s3:PutObject", "arn:aws:s3:::example-prod-artifacts/build.zip", resource_account=PROD)
+    assert r.decision == "ConditionallyAllowed"
+    assert r.path == [f"arn:aws:iam::{DEV}:user/alice", DEPLOYER, PROD_DEPLOY]
+    assert MFA in r.conditions
+
+
+def test_path_between_principals(analyzer):
+    chains = analyzer.paths(BREAKGLASS, PROD_DEPLOY)
+    assert [[h.principal for h in c] + [c[-1].resource] for c in chains] == [[BREAKGLASS, DEV_OAAR, DEPLOYER, PROD_DEPLOY]]
+    assert analyzer.paths(f"arn:aws:iam::{DEV}:user/bob", PROD_DEPLOY) == []
+
+
+def test_kms_key_requires_the_key_policy(analyzer):
+    """The key policy enables IAM policies of the prod account and names orders-lambda and
+    prod-deploy; dev's admin is not let in by it (cross-account) except through prod-deploy."""
+    key = f"arn:aws:kms:us-east-1:{PROD}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    got = _by_principal(analyzer.who_can("kms:Decrypt", key, direct=True))
+    assert set(got) == {PROD_OAAR, f"arn:aws:iam::{PROD}:role/orders-lambda", PROD_DEPLOY}
+
+
+def test_who_can_json_contract():
+    r = CliRunner().invoke(main, ["who-can", "sts:AssumeRole", PROD_DEPLOY, "-s", str(ESTATE), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert {"action", "resource", "principals", "missing"} <= set(out)
+    for p in out["principals"]:
+        assert {"principal", "conditions", "path", "proof"} <= set(p)
+        assert p["proof"]["hops"][-1]["action"] == "sts:AssumeRole"
+
+
+def test_can_json_contract_and_bad_input():
+    r = CliRunner().invoke(main, ["can", BREAKGLASS, "s3:GetObject", "arn:aws:s3:::example-prod-data/x", "-s", str(ESTATE), "--json"])
+    assert r.exit_code == 0
+    assert {"decision", "conditions", "path", "proof"} <= set(json.loads(r.output))
+    r = CliRunner().invoke(main, ["can", BREAKGLASS, "GetObject", "x", "-s", str(ESTATE)])
+    assert r.exit_code == 2 and "is not an action" in r.output
+    r = CliRunner().invoke(main, ["who-can", "s3:GetObject", "x", "-s", str(ESTATE), "--context", "novalue"])
+    assert r.exit_code == 2 and "KEY=VALUE" in r.output
+
+
+def test_context_given_on_the_command_line_decides(analyzer):
+    got = _by_principal(analyzer.who_can("sts:AssumeRole", DEPLOYER, context={"aws:MultiFactorAuthPresent": "false"}, direct=True))
+    assert got == {}
+    got = _by_principal(analyzer.who_can("sts:AssumeRole", DEPLOYER, context={"aws:MultiFactorAuthPresent": "true"}, direct=True))
+    assert f"arn:aws:iam::{DEV}:user/alice" in got and got[f"arn:aws:iam::{DEV}:user/alice"].conditions == []
+
+
+def test_external_access_outside_each_account(analyzer):
+    res = analyzer.external_access("account")
+    pairs = {(r, a.principal) for r, act, a in res.items}
+    assert ("arn:aws:s3:::example-prod-data", BREAKGLASS) in pairs  # the audit grant to the management account
+    assert (PROD_DEPLOY, DEPLOYER) in pairs  # trust across accounts
+    assert not any(r == "arn:aws:s3:::example-prod-data" and p.startswith(f"arn:aws:iam::{DEV}:") for r, p in pairs)
+    org = analyzer.external_access("org")
+    assert org.items == []  # every principal of the estate is in the organization
+
+
+def test_check_assertions_exit_codes(tmp_path):
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps([{"name": "only deployer, directly", "who-can": {"action": "sts:AssumeRole", "resource": PROD_DEPLOY, "direct": True}, "allow-only": [DEPLOYER]}]))
+    r = CliRunner().invoke(main, ["check", str(ok), "-s", str(ESTATE)])
+    assert r.exit_code == 0, r.output
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"name": "no chain into prod-deploy", "who-can": {"action": "sts:AssumeRole", "resource": PROD_DEPLOY}, "allow-only": [DEPLOYER]}]))
+    r = CliRunner().invoke(main, ["check", str(bad), "-s", str(ESTATE), "--json"])
+    assert r.exit_code == 1
+    (o,) = json.loads(r.output)
+    assert not o["ok"] and BREAKGLASS in {x["principal"] for x in o["offenders"]}
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"name": "x", "who-can": {}, "expect": "maybe"}]')
+    r = CliRunner().invoke(main, ["check", str(broken), "-s", str(ESTATE)])
+    assert r.exit_code == 2 and "is not an expectation" in r.output
