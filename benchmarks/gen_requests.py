@@ -95,7 +95,9 @@ def requests(n: int, seed: int = 7) -> list[dict]:
             "deriveContext": True,
             "identityPolicies": who["policies"],
             "scps": [e["scp_root"], e["scp_ous"][who["ou"]]],
-            "rcps": [e["rcp_root"]],
+            # the resource control policy governs one account's resources only: a random RCP can
+            # deny nearly everything, which would make every request in the batch alike
+            "rcps": [e["rcp_root"]] if res["account"] == e["resources"][0]["account"] else [],
         }
         if res["policy"] is not None:
             req["resourcePolicy"] = res["policy"]
