@@ -19,5 +19,6 @@ from . import simulate_cmd  # noqa: F401
 from . import query_cmd  # noqa: F401
 from . import escalate_cmd  # noqa: F401
 from . import check_cmd  # noqa: F401
+from . import ask_cmd  # noqa: F401
 
 __all__ = ["main"]
