@@ -172,8 +172,10 @@ _NOT_COLLECTED = "(identity policies not collected)"
 class Analyzer:
     """Prepared once for an estate; answers many questions."""
 
-    def __init__(self, estate: Estate):
+    def __init__(self, estate: Estate, progress=None):
+        """``progress(label, done, total)``, when given, hears how long work advances."""
         self.estate = estate
+        self.progress = progress
         self.principals: dict[str, object] = {p.arn: p for p in estate.all_principals()}
         self.by_account: dict[str, list[str]] = {}
         self.role_by_name: dict[tuple, str] = {}
@@ -478,7 +480,7 @@ class Analyzer:
         res_policy = self.resource_policy(action, res)
         cands = sorted(self.direct_candidates(action, res, res_policy, res_account))
         reqs = [self.request(p, action, res, context, res_account, True, absent, wildcard_only, resource_tags=resource_tags) for p in cands]
-        decisions = evaluate(reqs) if reqs else []
+        decisions = self._evaluate(reqs, f"who can {action}")
         found: dict[str, Access] = {}
         for req, d in zip(reqs, decisions):
             if d.decision in ("Allowed", "ConditionallyAllowed"):
@@ -507,6 +509,13 @@ class Analyzer:
                 out.append(m)
         return out
 
+    def _evaluate(self, reqs: list, label: str) -> list:
+        if not reqs:
+            return []
+        if self.progress is None:
+            return evaluate(reqs)
+        return evaluate(reqs, lambda done, total: self.progress(label, done, total))
+
     # ------------------------------------------------------------------ chains
 
     def assumers(self, roles: Sequence[str], context=None, absent=()) -> dict[str, list[tuple[str, Decision, Request]]]:
@@ -522,7 +531,7 @@ class Analyzer:
                     continue
                 reqs.append(self.request(c, ASSUME, role, context, r.account, True, absent, rid=(role, c)))
         out: dict[str, list] = {role: [] for role in roles}
-        for req, d in zip(reqs, evaluate(reqs) if reqs else []):
+        for req, d in zip(reqs, self._evaluate(reqs, "role trust")):
             if d.decision in ("Allowed", "ConditionallyAllowed"):
                 out[req.id[0]].append((req.principal, d, req))
         return out

@@ -386,13 +386,24 @@ def _solve(batch: "_Batch") -> list:
     return []
 
 
-def evaluate(requests: Sequence[Request]) -> list[Decision]:
-    """Decide a batch of requests: one grounding, one solve (and, for requests allowed only under
-    conditions, one more batch that computes their residual conditions)."""
-    batch = _Batch()
-    for rid, req in enumerate(requests):
-        _request_facts(batch, rid, req)
-    return _decisions(requests, batch, _solve(batch))
+CHUNK = 4000
+
+
+def evaluate(requests: Sequence[Request], progress=None) -> list[Decision]:
+    """Decide a batch of requests: one grounding, one solve per chunk of requests (and, for
+    requests allowed only under conditions, one more that computes their residual conditions).
+    ``progress(done, total)`` is called as chunks finish."""
+    out: list[Decision] = []
+    total = len(requests)
+    for start in range(0, total, CHUNK):
+        part = requests[start : start + CHUNK]
+        batch = _Batch()
+        for rid, req in enumerate(part):
+            _request_facts(batch, rid, req)
+        out += _decisions(part, batch, _solve(batch))
+        if progress is not None:
+            progress(len(out), total)
+    return out
 
 
 MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a residual condition

@@ -736,7 +736,9 @@ class _Lowering:
         elif kind is PolicyKind.TRUST and has_res:
             el = "Resource" if "Resource" in st else "NotResource"
             self.error(path + (el,), f"`{el}` is not allowed in a role trust policy", "a trust policy is about the role itself: remove the element", key=True)
-        elif kind is not PolicyKind.TRUST and not has_res:
+        elif kind not in (PolicyKind.TRUST, PolicyKind.RESOURCE) and not has_res:
+            # (a resource-based policy may leave Resource out: Amazon ECR repository policies do,
+            # and the statement is then about the resource the policy is attached to)
             self.error(path, "statement has neither `Resource` nor `NotResource`", "add `\"Resource\": \"*\"` or the ARNs the statement is about", fatal=True)
         has_pr = "Principal" in present or "NotPrincipal" in present
         if "Principal" in st and "NotPrincipal" in st:

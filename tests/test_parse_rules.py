@@ -127,6 +127,15 @@ def test_resource_xor_not_resource():
     assert errors(doc(st(Resource=None, NotResource="arn:aws:s3:::b"))) == []
 
 
+def test_resource_policies_may_leave_resource_out():
+    """Amazon ECR repository policies name no Resource: the statement is about the repository the
+    policy is attached to.  Identity-side policies still need one."""
+    from reasoner.parse import parse_policy
+
+    pol = parse_policy({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "ecr:BatchGetImage"}]}, "resource")
+    assert pol.statements[0].resources is None
+
+
 def test_empty_lists_are_rejected():
     assert errors(doc(st(Action=[]))) == ["empty list in `Action`"]
     assert errors(doc(st(Resource=[]))) == ["empty list in `Resource`"]

@@ -33,8 +33,30 @@ json_option = click.option("--json", "as_json", is_flag=True, help="JSON output.
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "mermaid"]), default=None, help="Output format (text by default; --json is --format json).")
 
 
+def progress_reporter():
+    """A progress bar on stderr for long evaluations (only on a terminal)."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+    state = {}
+
+    def report(label, done, total):
+        bar = state.get(label)
+        if bar is None and total > 2000:
+            bar = state[label] = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+            if done >= total:
+                bar.__exit__(None, None, None)
+                state.pop(label, None)
+
+    return report
+
+
 def _analyzer(snapshot) -> Analyzer:
-    return Analyzer(load(snapshot))
+    return Analyzer(load(snapshot), progress_reporter())
 
 
 def _check_action(action: str) -> None:
