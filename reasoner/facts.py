@@ -13,7 +13,7 @@ from clingo import Function, Number, String, Symbol
 from .model import Policy
 from .parse import gc_paused
 
-FACT_SCHEMA_VERSION = 2
+FACT_SCHEMA_VERSION = 3
 
 _strings: dict[str, Symbol] = {}
 _numbers: list[Symbol] = [Number(i) for i in range(1024)]
