@@ -134,6 +134,7 @@ def escalations(
     principals = list(analyzer.principals)
     for arn, p in analyzer.principals.items():
         prog.fact("principal", arn)
+        prog.fact("in_account", arn, p.account)
         prog.fact("user" if isinstance(p, User) else "role", arn)
         for pol_arn in p.managed:
             prog.fact("attached", pol_arn, arn)
@@ -143,6 +144,7 @@ def escalations(
     for acct in est.accounts.values():
         for g in acct.groups.values():
             prog.fact("group", g.arn)
+            prog.fact("in_account", g.arn, acct.id)
             for pol_arn in g.managed:
                 prog.fact("attached", pol_arn, g.arn)
         for u in acct.users.values():
@@ -153,11 +155,13 @@ def escalations(
         for mp in acct.managed_policies.values():
             if not mp.aws_managed:
                 prog.fact("customer_managed", mp.arn)
+                prog.fact("in_account", mp.arn, acct.id)
             if mp.other_versions:
                 prog.fact("other_version", mp.arn)
         for w in acct.workloads:
             if w.role_arn:
-                prog.fact("workload", w.arn, _workload_kind(w.arn), w.role_arn)
+                # the kind is a constant (`lambda`, `ec2`, ...), as the rules name it
+                prog.fact("workload", w.arn, clingo.Function(_workload_kind(w.arn)), w.role_arn)
         for c in acct.credentials.values():
             if c.login_profile:
                 prog.fact("login_profile", c.user_arn)
@@ -394,7 +398,7 @@ def _workload_kind(arn: str) -> str:
         if re.match(pat, arn):
             return kind
     parts = arn.split(":")
-    return parts[2] if len(parts) > 2 else "unknown"
+    return re.sub(r"[^a-z0-9_]", "_", parts[2].lower()) if len(parts) > 2 and parts[2][:1].isalpha() else "unknown"
 
 
 def _facts_of(files: list[Path], name: str) -> list:
