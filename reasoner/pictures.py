@@ -23,7 +23,7 @@ from typing import Optional
 from .render import _hop_children, access_tree, hop_label
 
 ADMIN = "::administrator"
-MAX_PRINCIPALS = 40  # who-can pictures draw this many principals; the proof lists them all
+MAX_PRINCIPALS = 40  # pictures draw this many principals (findings, admins); the proof lists them all
 LINE = 44  # longest line of a node label
 EDGE_LINE = 40  # longest line of an edge label
 
@@ -79,6 +79,7 @@ class Graph:
     nodes: dict = field(default_factory=dict)  # key → Node, in insertion order
     edges: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    _seen: set = field(default_factory=set, repr=False)
 
     def node(self, key: str, kind: Optional[str] = None, lines: Optional[list] = None) -> str:
         if key not in self.nodes:
@@ -89,9 +90,10 @@ class Graph:
     def edge(self, src: str, dst: str, kind: str, label: list, conditional: bool = False, title: Optional[list] = None) -> None:
         self.node(src)
         self.node(dst)
-        for e in self.edges:
-            if (e.src, e.dst, e.kind, e.label) == (src, dst, kind, label):
-                return
+        key = (src, dst, kind, tuple(label))
+        if key in self._seen:
+            return
+        self._seen.add(key)
         self.edges.append(Edge(src, dst, kind, label, conditional, [_visible(t) for t in (title or label)]))
 
 
@@ -248,7 +250,7 @@ def _whatcan_graph(r) -> Graph:
 
 def _escalations_graph(r) -> Graph:
     g = Graph(f"privilege escalation: {len(r.findings)} finding(s), {len(r.admins)} administrator(s)")
-    for f in r.findings:
+    for f in r.findings[:MAX_PRINCIPALS]:
         title = _wrap(f.title)
         cond = _cond_lines(f.conditions)
         gained = f.gains[6:] if f.gains.startswith("raise:") else f.gains
@@ -259,9 +261,13 @@ def _escalations_graph(r) -> Graph:
             g.edge(f.target, gained, "gives", ["gives any permission"] if f.gains.startswith("raise:") else ["acts as"])
         for p, m, t in f.path[1:]:
             g.edge(p, t, "method", _wrap(m))
-    for a in r.admins:
+    for a in r.admins[:MAX_PRINCIPALS]:
         conds = r.admin_conditions.get(a) or []
         g.edge(a, ADMIN, "admin", ["is administrator"] + _cond_lines(conds), bool(conds))
+    if len(r.findings) > MAX_PRINCIPALS:
+        g.notes.append(f"{len(r.findings) - MAX_PRINCIPALS} more finding(s) not drawn: see the proof")
+    if len(r.admins) > MAX_PRINCIPALS:
+        g.notes.append(f"{len(r.admins) - MAX_PRINCIPALS} more administrator(s) not drawn: see the proof")
     if not r.findings:
         g.notes.append("no escalation found")
     return g

@@ -89,7 +89,7 @@ class WhoCanQuery:
     resource_account: Optional[str] = None
     max_hops: int = MAX_HOPS
 
-    def run(self, analyzer: Analyzer):
+    def run(self, analyzer: Analyzer, query: str = ""):
         res = None if self.resource == "*" and analyzer.wildcard_only(self.action) else self.resource
         return analyzer.who_can(self.action, res, self.context, self.resource_account, direct=self.direct, max_hops=self.max_hops)
 
@@ -453,8 +453,6 @@ def _resolve(analyzer: Analyzer, name: str, where, query: str, known: bool = Fal
 
 def run(query: Query, analyzer: Analyzer, text: str = ""):
     """The answer to a parsed query (a result object of the Python API)."""
-    if isinstance(query, WhoCanQuery):
-        return query.run(analyzer)
     return query.run(analyzer, text)
 
 

@@ -129,3 +129,36 @@ def test_repl_unreadable_snapshot_exits_2(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     p = subprocess.run([EXE, "repl", "-s", str(tmp_path / "broken.json")], input="quit\n", capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_repl_at_a_terminal_prompts_and_answers():
+    import os
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen([EXE, "repl", "-s", EXAMPLE], stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+
+    def read_until(marker: str, seconds: float = 60) -> str:
+        out, end = "", time.time() + seconds
+        while marker not in out and time.time() < end:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    out += os.read(master, 65536).decode()
+                except OSError:
+                    break
+        return out
+
+    try:
+        assert "principal(s) loaded" in read_until("iam> ")
+        os.write(master, b"what can carol in service iam\n")
+        assert "arn:aws:iam::333333333333:user/carol may do 2 action(s) of iam" in read_until("iam> ")
+        os.write(master, b"quit\n")
+        assert p.wait(60) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)

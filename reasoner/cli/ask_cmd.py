@@ -74,6 +74,22 @@ commands:
   quit                      leave (so do `exit` and end of input)"""
 
 
+def _read(interactive: bool):
+    """The next line, or None at the end of input.  At a terminal: a prompt, line editing and
+    history; Ctrl-C drops the line being typed."""
+    if not interactive:
+        line = sys.stdin.readline()
+        return line if line else None
+    while True:
+        try:
+            return input("iam> ")
+        except EOFError:
+            click.echo()
+            return None
+        except KeyboardInterrupt:
+            click.echo()
+
+
 @main.command("repl")
 @snapshot_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="How answers are shown (the `format` command changes it).")
@@ -87,14 +103,16 @@ def repl_command(snapshot, fmt):
     analyzer = Analyzer(load(snapshot))
     interactive = sys.stdin.isatty()
     if interactive:
+        try:
+            import readline  # noqa: F401  (line editing and history for input())
+        except ImportError:  # pragma: no cover - not on every platform
+            pass
         click.echo(f"{len(analyzer.principals)} principal(s) loaded. `help` lists the questions, `quit` leaves.")
     failed = internal = False
     escalation_cache: dict = {}
     while True:
-        if interactive:
-            click.echo("iam> ", nl=False)
-        line = sys.stdin.readline()
-        if not line:
+        line = _read(interactive)
+        if line is None:
             break
         line = line.strip()
         if not line or line.startswith("#"):
