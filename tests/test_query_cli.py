@@ -162,3 +162,10 @@ def test_repl_at_a_terminal_prompts_and_answers():
         if p.poll() is None:
             p.kill()
         os.close(master)
+
+
+def test_ask_help_lists_every_form():
+    r = run("ask", "--help")
+    assert r.exit_code == 0
+    for form in ("who can [directly] ACTION on RESOURCE", "can PRINCIPAL do ACTION on RESOURCE", "what can PRINCIPAL [in service PREFIX]", "path from PRINCIPAL to ROLE [all]", "escalations [for PRINCIPAL]"):
+        assert form in r.output, form

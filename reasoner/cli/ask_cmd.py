@@ -9,7 +9,7 @@ import click
 from ..analysis import Analyzer
 from ..diagnostics import InputError
 from ..load import load
-from ..query import HELP, QueryError, parse, run, text
+from ..query import HELP, QUESTIONS, QueryError, parse, run, text
 from .common import EXIT_INPUT, EXIT_INTERNAL, guarded, main, report
 from .load_cmd import snapshot_option
 
@@ -37,24 +37,30 @@ def report_query_error(e: QueryError, stream=None) -> None:
         click.echo(pointer, file=stream)
 
 
-@main.command("ask")
+ASK_HELP = (
+    "Answer one QUERY in the query language (grammar/query.lark):\n\n\b\n"
+    + "\n".join(f"  {form}" for form, _ in QUESTIONS)
+    + """
+
+\b
+e.g.
+  iam-reasoner ask 'who can s3:GetObject on arn:aws:s3:::prod-data/* where aws:SourceIp = 10.1.2.3' -s SNAP
+  iam-reasoner ask 'can alice do s3:GetObject on arn:aws:s3:::prod-data/report.csv' -s SNAP
+  iam-reasoner ask 'path from alice to role/deployer all' -s SNAP
+
+Keywords are case-insensitive.  PRINCIPAL is an ARN or a name of the estate (`alice`,
+`user/alice`, `role/deployer`); quote a value with spaces ('a b').  Exit 0 when answered, 2 on a
+bad query or input."""
+)
+
+
+@main.command("ask", help=ASK_HELP)
 @click.argument("query")
 @snapshot_option
 @click.option("--json", "as_json", is_flag=True, help="JSON output (the shape of the matching command: who-can, can, what-can, path, escalations).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Output format (text by default; --json is --format json).")
 @guarded
 def ask_command(query, snapshot, as_json, fmt):
-    """Answer one QUERY in the query language, e.g.
-
-    \b
-      iam-reasoner ask 'who can s3:GetObject on arn:aws:s3:::prod-data/* where aws:SourceIp = 10.1.2.3' -s SNAP
-      iam-reasoner ask 'can alice do s3:GetObject on arn:aws:s3:::prod-data/report.csv' -s SNAP
-      iam-reasoner ask 'what can alice in service s3' -s SNAP
-      iam-reasoner ask 'path from alice to role/deployer all' -s SNAP
-      iam-reasoner ask 'escalations for ci-bot' -s SNAP
-
-    Keywords are case-insensitive; `iam-reasoner repl --help` and `help` in the REPL list every
-    form.  Exit 0 when answered, 2 on a bad query or input."""
     fmt = "json" if as_json else (fmt or "text")
     try:
         q = parse(query)  # before loading: a bad query fails fast
