@@ -187,13 +187,14 @@ def write_snapshot(root: Path, cases: list, organization: Optional[dict] = None)
 def organization(accounts: list, scps: list) -> dict:
     """An organization holding ``accounts`` under its root, with FullAWSAccess and the given SCPs
     ((name, statements, [account ids]))."""
-    pols = [{"Id": "p-FullAWSAccess", "Name": "FullAWSAccess", "Type": "SERVICE_CONTROL_POLICY", "Content": ALLOW_ALL, "Targets": ["r-test"]}]
+    # AWS keeps an SCP on every level: FullAWSAccess on the root and on each account
+    pols = [{"Id": "p-FullAWSAccess", "Name": "FullAWSAccess", "Type": "SERVICE_CONTROL_POLICY", "Content": ALLOW_ALL, "Targets": ["r-test", *accounts]}]
     for i, (name, statements, targets) in enumerate(scps):
         pols.append({"Id": f"p-scp{i}", "Name": name, "Type": "SERVICE_CONTROL_POLICY", "Content": _doc(statements), "Targets": list(targets)})
     return {
         "Organization": {"Id": "o-test000001", "MasterAccountId": "999999999999"},
         "Roots": [{"Id": "r-test"}],
         "OrganizationalUnits": [],
-        "Accounts": [{"Id": a, "Name": a, "ParentId": "r-test"} for a in accounts],
+        "Accounts": [{"Id": a, "Name": a, "ParentId": "r-test"} for a in ["999999999999", *accounts]],
         "Policies": pols,
     }

@@ -1,0 +1,84 @@
+"""`iam-reasoner escalations`: JSON output shape, a user's rules file through --rules."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from reasoner.cli import main
+
+from .escalate_estates import Case, write_snapshot
+from .test_escalate_paths import SETUPS, required
+
+# A method the shipped rules do not have, in the documented predicate interface (core.lp):
+# AWS Step Functions state machines run as a role that states.amazonaws.com may assume.
+STEP_FUNCTIONS = """
+method(sfn_create_start, "iam:PassRole + states:CreateStateMachine + states:StartExecution", "custom-sfn-001").
+requires(sfn_create_start, "iam:passrole", on).
+requires(sfn_create_start, "states:createstatemachine", any).
+requires(sfn_create_start, "states:startexecution", any).
+option(sfn_create_start, X, R, R) :- ready(X,sfn_create_start), trusts_service(R,"states.amazonaws.com"), X != R.
+"""
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli") / "snapshot"
+    lam = Case("200000000001", SETUPS["paths"]["lambda-001"], required("lambda-001"))
+    sfn_setup = {"target": "role/admin", "roles": {"admin": {"trusts": "states.amazonaws.com", "admin": True}}, "at": {"iam:PassRole": "role/admin"}}
+    sfn = Case("200000000002", sfn_setup, ["iam:PassRole", "states:CreateStateMachine", "states:StartExecution"])
+    write_snapshot(root, [lam, sfn])
+    return root, lam, sfn
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["escalations", *args])
+
+
+def test_json_shape(snapshot):
+    root, lam, sfn = snapshot
+    r = invoke("-s", str(root), "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert set(out) >= {"findings", "admins"}
+    assert f"arn:aws:iam::{lam.account}:role/admin" in out["admins"]
+    (f,) = [f for f in out["findings"] if f["principal"] == lam.attacker]
+    assert set(f) >= {"principal", "method", "target", "conditions", "proof"}
+    assert f["method"] == "lambda_create_invoke"
+    assert f["target"] == lam.target
+    assert f["conditions"] == []
+    assert f["steps_to_admin"] == 1
+    hops = f["proof"]["hops"]
+    assert sorted(h["action"].lower() for h in hops) == ["iam:passrole", "lambda:createfunction", "lambda:invokefunction"]
+    # without the user's rules, Step Functions is no method
+    assert not [f for f in out["findings"] if f["principal"] == sfn.attacker]
+
+
+def test_rules_file_adds_a_method(snapshot, tmp_path):
+    root, lam, sfn = snapshot
+    rules = tmp_path / "stepfunctions.lp"
+    rules.write_text(STEP_FUNCTIONS)
+    r = invoke("-s", str(root), "--rules", str(rules), "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    (f,) = [f for f in out["findings"] if f["principal"] == sfn.attacker]
+    assert (f["method"], f["target"], f["steps_to_admin"]) == ("sfn_create_start", sfn.target, 1)
+    assert f["title"] == "iam:PassRole + states:CreateStateMachine + states:StartExecution"
+    # the shipped methods still run beside it
+    assert [f["method"] for f in out["findings"] if f["principal"] == lam.attacker] == ["lambda_create_invoke"]
+    text = invoke("-s", str(root), "--rules", str(rules), "-q")
+    assert text.exit_code == 0
+    assert f"{sfn.attacker}: iam:PassRole + states:CreateStateMachine + states:StartExecution on {sfn.target}" in text.output
+
+
+def test_rules_file_that_does_not_load(snapshot, tmp_path):
+    root, _, _ = snapshot
+    bad = tmp_path / "bad.lp"
+    bad.write_text("method(x, \"y\"")
+    r = invoke("-s", str(root), "--rules", str(bad), "--json")
+    assert r.exit_code == 2
+    assert "does not load" in r.output
+    r = invoke("-s", str(root), "--rules", str(tmp_path / "missing.lp"))
+    assert r.exit_code == 2
