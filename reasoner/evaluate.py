@@ -111,26 +111,64 @@ def derived_context(who: match.PrincipalInfo, action: str = "") -> dict[str, lis
     return out
 
 
+_R = Function("__request")  # stands for the request's handle while its facts are gathered
+
+
 class _Batch:
-    """Facts of one batch of requests, and the map back from handles to statements."""
+    """Facts of one batch of requests, and the map back from handles to statements.
+
+    A request's facts are gathered with a placeholder for its handle; requests whose facts are
+    the same are decided once (the encodings are a function of the facts).  Policies are numbered
+    by content (documents parsed once share their statements), so principals that hold the same
+    policies ask the same question."""
 
     def __init__(self):
-        self.atoms: list = []
+        self.static: list = []
+        self.current: Optional[list] = None
+        self.unique: list = []  # fact lists of the distinct requests
+        self.keys: dict = {}
+        self.alias: list = []  # request index -> distinct request index
+        self.pols: list = []  # request index -> {handle: policy object of that request}
         self.checked: list = []  # per request: [(layer name, level or None, policy name)]
-        self.policies: dict[int, tuple[int, Policy]] = {}  # id(policy) -> (handle, policy)
+        self.policies: dict = {}  # (id(statements), kind) -> handle
         self.by_handle: dict[int, Policy] = {}
         self.stated: set = set()
 
     def add(self, name: str, *args):
-        self.atoms.append(Function(name, args))
+        if self.current is not None:
+            self.current.append((name, args))
+        else:
+            self.static.append(Function(name, args))
+
+    def begin(self) -> None:
+        self.current = []
+        self.pols.append({})
+
+    def end(self) -> int:
+        facts = tuple(self.current)
+        self.current = None
+        u = self.keys.get(facts)
+        if u is None:
+            u = self.keys[facts] = len(self.unique)
+            self.unique.append(facts)
+        self.alias.append(u)
+        return u
+
+    def atoms(self):
+        yield from self.static
+        for u, facts in enumerate(self.unique):
+            R = number(u)
+            for name, args in facts:
+                yield Function(name, [R if a is _R else a for a in args])
 
     def policy(self, pol: Policy) -> int:
-        got = self.policies.get(id(pol))
-        if got is not None:
-            return got[0]
-        pid = len(self.policies) + 1
-        self.policies[id(pol)] = (pid, pol)
-        self.by_handle[pid] = pol
+        key = (id(pol.statements), pol.kind)
+        pid = self.policies.get(key)
+        if pid is None:
+            pid = self.policies[key] = len(self.policies) + 1
+            self.by_handle[pid] = pol
+        if self.current is not None:
+            self.pols[-1][pid] = pol
         return pid
 
     def statement(self, pid: int, pol: Policy, st: Statement) -> None:
@@ -214,8 +252,9 @@ def _candidates(pol: Policy, action: str) -> list[Statement]:
     return got
 
 
-def _request_facts(batch: _Batch, rid: int, req: Request) -> None:
-    R = number(rid)
+def _request_facts(batch: _Batch, req: Request) -> None:
+    """The facts of one request (between batch.begin() and batch.end())."""
+    R = _R
     add = batch.add
     add("req", R)
     who = match.PrincipalInfo(req.principal)
@@ -377,7 +416,7 @@ def _solve(batch: "_Batch") -> list:
     ctl = _control()
     with ctl.backend() as backend:
         add_atom, add_rule = backend.add_atom, backend.add_rule
-        for sym in batch.atoms:
+        for sym in batch.atoms():
             add_rule([add_atom(sym)])
     ctl.ground([("base", [])])
     with ctl.solve(yield_=True) as handle:
@@ -398,8 +437,10 @@ def evaluate(requests: Sequence[Request], progress=None) -> list[Decision]:
     for start in range(0, total, CHUNK):
         part = requests[start : start + CHUNK]
         batch = _Batch()
-        for rid, req in enumerate(part):
-            _request_facts(batch, rid, req)
+        for req in part:
+            batch.begin()
+            _request_facts(batch, req)
+            batch.end()
         out += _decisions(part, batch, _solve(batch))
         if progress is not None:
             progress(len(out), total)
@@ -409,44 +450,49 @@ def evaluate(requests: Sequence[Request], progress=None) -> list[Decision]:
 MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a residual condition
 
 
-def _residuals(requests: Sequence[Request], batch: "_Batch", per: list) -> dict:
+def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: dict) -> dict:
     """The exact residual condition of each ConditionallyAllowed request, over its open
-    statements: the encodings decide the request again with every open Deny false and each
-    combination of open Allows holding or not; the minimal combinations that allow it, with no
-    open Deny holding, are the condition.  Clauses inside one statement are joined by `and`."""
+    statements.  An open Deny must not hold.  When the allowing side is sure (only open Denies
+    made the request conditional), that is all; when one open Allow is left, it must hold; with
+    more, the encodings decide the request again with every open Deny false and each combination
+    of open Allows holding or not, and the minimal combinations that allow it are the condition.
+    Clauses inside one statement are joined by `and`."""
     jobs = []
-    for rid, (req, info) in enumerate(zip(requests, per)):
+    out = {}
+    for u, info in enumerate(per):
         if info["decision"] != "ConditionallyAllowed":
             continue
         allows = sorted({(pid, sidx) for ((_, _), pid, sidx), mode in info["allow"].items() if mode == "maybe"})
         denies = sorted({(pid, sidx) for ((_, _), pid, sidx), mode in info["deny"].items() if mode == "maybe"})
-        if len(allows) > MAX_OPEN:
-            continue
-        jobs.append((rid, req, allows, denies))
+        negated = [f"not ({_statement_clauses(batch, info, pid, sidx)})" for pid, sidx in denies]
+        if info["allow_side"] or not allows:
+            out[u] = negated
+        elif len(allows) == 1:
+            out[u] = sorted(set(_statement_clause_list(batch, info, *allows[0]))) + negated
+        elif len(allows) <= MAX_OPEN:
+            jobs.append((u, requests[first[u]], allows, denies, negated))
     if not jobs:
-        return {}
+        return out
     vb = _Batch()
     variants = []
-    for rid, req, allows, denies in jobs:
+    for u, req, allows, denies, _ in jobs:
         for mask in range(1 << len(allows)):
-            vid = len(variants)
-            variants.append((rid, mask))
-            _request_facts(vb, vid, req)
-            V = number(vid)
+            vb.begin()
+            _request_facts(vb, req)
             for j, (pid, sidx) in enumerate(allows):
-                pol = batch.by_handle[pid]
-                vp = number(vb.policy(pol))
-                vb.add("forced", V, vp, number(sidx), constant("true" if mask >> j & 1 else "false"))
+                vp = number(vb.policy(batch.by_handle[pid]))
+                vb.add("forced", _R, vp, number(sidx), constant("true" if mask >> j & 1 else "false"))
             for pid, sidx in denies:
-                vb.add("forced", V, number(vb.policy(batch.by_handle[pid])), number(sidx), constant("false"))
-    allowed = set()
+                vb.add("forced", _R, number(vb.policy(batch.by_handle[pid])), number(sidx), constant("false"))
+            variants.append((u, mask, vb.end()))
+    allowed_unique = set()
     for sym in _solve(vb):
         if sym.name == "decision" and sym.arguments[1].name == "allowed":
-            allowed.add(variants[sym.arguments[0].number])
-    out = {}
-    for rid, req, allows, denies in jobs:
-        info = per[rid]
-        true_masks = [m for m in range(1 << len(allows)) if (rid, m) in allowed]
+            allowed_unique.add(sym.arguments[0].number)
+    allowed = {(u, mask) for u, mask, vu in variants if vu in allowed_unique}
+    for u, req, allows, denies, negated in jobs:
+        info = per[u]
+        true_masks = [m for m in range(1 << len(allows)) if (u, m) in allowed]
         if not true_masks:
             continue
         minimal = [m for m in true_masks if not any(o != m and (o & m) == o for o in true_masks)]
@@ -459,9 +505,7 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list) -> dict:
         terms.sort()
         if terms and len(minimal) == len(terms):
             conditions.append(terms[0] if len(terms) == 1 else " or ".join(f"({t})" for t in terms))
-        for pid, sidx in denies:
-            conditions.append(f"not ({_statement_clauses(batch, info, pid, sidx)})")
-        out[rid] = conditions
+        out[u] = conditions + negated
     return out
 
 
@@ -504,7 +548,7 @@ def _layer_key(sym) -> tuple[str, Optional[int]]:
 
 
 def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decision]:
-    per: list[dict] = [{"decision": None, "blocked": set(), "allow": {}, "deny": {}, "open": {}} for _ in requests]
+    per: list[dict] = [{"decision": None, "blocked": set(), "allow": {}, "deny": {}, "open": {}, "allow_side": False} for _ in batch.unique]
     for sym in shown:
         name, args = sym.name, sym.arguments
         if name == "decision":
@@ -520,15 +564,23 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decisi
                 entry[key] = mode
         elif name == "cond_unknown":
             per[args[0].number]["open"].setdefault((args[1].number, args[2].number), []).append(args[3].number)
-    exact = _residuals(requests, batch, per)
+        elif name == "allow_side_sure":
+            per[args[0].number]["allow_side"] = True
+    first: dict = {}
+    for i, u in enumerate(batch.alias):
+        first.setdefault(u, i)
+    exact = _residuals(requests, batch, per, first)
     out = []
-    for rid, (req, info) in enumerate(zip(requests, per)):
-        reasons = _reasons(batch, info, req)
+    for rid, req in enumerate(requests):
+        u = batch.alias[rid]
+        info = per[u]
+        pols = batch.pols[rid]
+        reasons = _reasons(batch, info, req, pols)
         _add_checked(reasons, batch.checked[rid])
         same = match.PrincipalInfo(req.principal).account == req.resource_account
         conditions = []
         if info["decision"] == "ConditionallyAllowed":
-            conditions = exact[rid] if rid in exact else _residual(batch, info, same)
+            conditions = exact[u] if u in exact else _residual(batch, info, same)
         out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, list(req.warnings)))
     return out
 
@@ -552,11 +604,11 @@ def _add_checked(reasons: dict, checked: list) -> None:
 _LAYER_NAMES = {"identity": "identity", "resource": "resource", "boundary": "boundary", "session": "session", "vpce": "vpce"}
 
 
-def _reasons(batch: _Batch, info: dict, req: Optional[Request] = None) -> dict:
+def _reasons(batch: _Batch, info: dict, req: Optional[Request] = None, pols: Optional[dict] = None) -> dict:
     reasons: dict = {}
     for effect in ("allow", "deny"):
         for ((layer, level), pid, sidx), mode in sorted(info[effect].items(), key=lambda kv: (kv[0][0][0], kv[0][0][1] or 0, kv[0][1], kv[0][2])):
-            pol = batch.by_handle[pid]
+            pol = (pols or {}).get(pid) or batch.by_handle[pid]
             st = next(s for s in pol.statements if s.index == sidx)
             open_conds = ()
             if mode == "maybe":

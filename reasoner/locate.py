@@ -32,7 +32,7 @@ class Source:
     prefix: tuple = ()
     embedded: bool = False
     _index: dict = field(default_factory=dict, repr=False)
-    _lines: list | None = field(default=None, repr=False)
+    _lines: list = field(default_factory=lambda: [None], repr=False)  # shared with children
 
     def child(self, prefix: Sequence[PathElem], embedded: bool = False) -> "Source":
         src = Source(self.file, self.text, tuple(self.prefix) + tuple(prefix), embedded or self.embedded)
@@ -92,16 +92,17 @@ class Source:
         return got
 
     def line_col(self, offset: int) -> tuple[int, int]:
-        if self._lines is None:
+        starts = self._lines[0]
+        if starts is None:
             starts = [0]
             find = self.text.find
             i = find("\n")
             while i >= 0:
                 starts.append(i + 1)
                 i = find("\n", i + 1)
-            self._lines = starts
-        line = bisect.bisect_right(self._lines, offset)
-        return line, offset - self._lines[line - 1] + 1
+            self._lines[0] = starts  # every child source of this text sees it too
+        line = bisect.bisect_right(starts, offset)
+        return line, offset - starts[line - 1] + 1
 
 
 _WHOLE = 256 * 1024
