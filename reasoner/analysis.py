@@ -45,8 +45,12 @@ class Hop:
     resource: str
     decision: str
     conditions: list
-    reasons: dict
+    evaluation: object = field(repr=False)  # the Decision (its reasons are located when asked)
     blocked_by: list = field(default_factory=list)
+
+    @property
+    def reasons(self) -> dict:
+        return self.evaluation.reasons if hasattr(self.evaluation, "reasons") else dict(self.evaluation or {})
 
     def as_json(self) -> dict:
         d = {
@@ -519,7 +523,20 @@ class Analyzer:
     # ------------------------------------------------------------------ chains
 
     def assumers(self, roles: Sequence[str], context=None, absent=()) -> dict[str, list[tuple[str, Decision, Request]]]:
-        """For each role, who may assume it (one batch of `sts:AssumeRole` evaluations)."""
+        """For each role, who may assume it (one batch of `sts:AssumeRole` evaluations).  Without
+        request context the answers are kept: later questions reuse the edges found."""
+        cacheable = not context and not absent
+        cache = self.__dict__.setdefault("_assumers_cache", {})
+        if cacheable and all(r in cache for r in roles):
+            return {r: cache[r] for r in roles}
+        if cacheable:
+            todo = [r for r in roles if r not in cache]
+            got = self._assumers(todo, None, ())
+            cache.update(got)
+            return {r: cache[r] for r in roles}
+        return self._assumers(roles, context, absent)
+
+    def _assumers(self, roles: Sequence[str], context=None, absent=()) -> dict[str, list[tuple[str, Decision, Request]]]:
         reqs: list[Request] = []
         for role in roles:
             r = self.principals.get(role)
@@ -849,7 +866,7 @@ def _allow_all(account: str) -> Policy:
 
 
 def _hop(kind: str, req: Request, d: Decision) -> Hop:
-    return Hop(kind, req.principal, req.action, req.resource, d.decision, list(d.conditions), d.reasons, list(d.blocked_by))
+    return Hop(kind, req.principal, req.action, req.resource, d.decision, list(d.conditions), d, list(d.blocked_by))
 
 
 @lru_cache(maxsize=1)

@@ -49,11 +49,21 @@ class StatementRef:
 class Decision:
     id: object
     decision: str
-    reasons: dict = field(default_factory=dict)
+    reasons_of: Optional[object] = field(default=None, repr=False)  # builds `reasons` when asked
     blocked_by: list = field(default_factory=list)
     conditions: list = field(default_factory=list)  # residual conditions when ConditionallyAllowed
     warnings: list = field(default_factory=list)
     error: Optional[str] = None
+    _reasons: Optional[dict] = field(default=None, repr=False)
+
+    @property
+    def reasons(self) -> dict:
+        """Per layer, the statements that allowed and denied (policy, Sid or index, file:line:col)
+        and the policies checked.  Built when first asked: locating statements in their files
+        costs, and most decisions made on the way to an answer are never shown."""
+        if self._reasons is None:
+            self._reasons = self.reasons_of() if callable(self.reasons_of) else (self.reasons_of or {})
+        return self._reasons
 
     @property
     def allowed(self) -> bool:
@@ -70,8 +80,15 @@ class Decision:
         return out
 
 
+_LAYER_SYMBOLS: dict = {}
+
+
 def _layer_symbol(layer: str, level: Optional[int] = None):
-    return Function(layer, [number(level)]) if level is not None else constant(layer)
+    key = (layer, level)
+    sym = _LAYER_SYMBOLS.get(key)
+    if sym is None:
+        sym = _LAYER_SYMBOLS[key] = Function(layer, [number(level)]) if level is not None else constant(layer)
+    return sym
 
 
 _SSO_RESERVED = re.compile(r"arn:[^:]+:iam::\d{12}:role/aws-reserved/sso\.amazonaws\.com/")
@@ -147,9 +164,12 @@ class _Batch:
     def end(self) -> int:
         facts = tuple(self.current)
         self.current = None
-        u = self.keys.get(facts)
+        # every argument is a canonical symbol object (facts.number/string/constant and the
+        # layer symbols are interned), so identity stands for equality and hashing stays in Python
+        key = tuple([(name, *map(id, args)) for name, args in facts])
+        u = self.keys.get(key)
         if u is None:
-            u = self.keys[facts] = len(self.unique)
+            u = self.keys[key] = len(self.unique)
             self.unique.append(facts)
         self.alias.append(u)
         return u
@@ -575,14 +595,22 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decisi
         u = batch.alias[rid]
         info = per[u]
         pols = batch.pols[rid]
-        reasons = _reasons(batch, info, req, pols)
-        _add_checked(reasons, batch.checked[rid])
+        reasons = _lazy_reasons(batch, info, req, pols, batch.checked[rid])
         same = match.PrincipalInfo(req.principal).account == req.resource_account
         conditions = []
         if info["decision"] == "ConditionallyAllowed":
             conditions = exact[u] if u in exact else _residual(batch, info, same)
         out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, list(req.warnings)))
     return out
+
+
+def _lazy_reasons(batch, info, req, pols, checked):
+    def build():
+        reasons = _reasons(batch, info, req, pols)
+        _add_checked(reasons, checked)
+        return reasons
+
+    return build
 
 
 def _add_checked(reasons: dict, checked: list) -> None:

@@ -29,8 +29,19 @@ def string(s: str) -> Symbol:
     return sym
 
 
+_more_numbers: dict[int, Symbol] = {}
+
+
 def number(n: int) -> Symbol:
-    return _numbers[n] if 0 <= n < 1024 else Number(n)
+    """The symbol of an integer; one object per value (callers may compare symbols by identity)."""
+    if 0 <= n < 1024:
+        return _numbers[n]
+    sym = _more_numbers.get(n)
+    if sym is None:
+        if len(_more_numbers) > 1_000_000:
+            _more_numbers.clear()
+        sym = _more_numbers[n] = Number(n)
+    return sym
 
 
 def constant(name: str) -> Symbol:

@@ -105,7 +105,7 @@ class Source:
         return line, offset - starts[line - 1] + 1
 
 
-_WHOLE = 256 * 1024
+_WHOLE = 64 * 1024 * 1024
 
 
 def _scan_all(text: str) -> dict:
