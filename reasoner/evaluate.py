@@ -617,19 +617,10 @@ def _add_checked(reasons: dict, checked: list) -> None:
     """Every policy that was in force, layer by layer, applied or not: a proof shows the denies
     and SCP levels that were checked and did not fire."""
     for layer, level, name in checked:
-        if level is None:
-            slot = reasons.setdefault(layer, {"allow": [], "deny": []})
-        else:
-            levels = reasons.setdefault(layer, [])
-            while len(levels) <= level:
-                levels.append({"level": len(levels), "allow": [], "deny": []})
-            slot = levels[level]
+        slot = _slot(reasons, layer, level)
         slot.setdefault("checked", [])
         if name not in slot["checked"]:
             slot["checked"].append(name)
-
-
-_LAYER_NAMES = {"identity": "identity", "resource": "resource", "boundary": "boundary", "session": "session", "vpce": "vpce"}
 
 
 def _reasons(batch: _Batch, info: dict, req: Optional[Request] = None, pols: Optional[dict] = None) -> dict:
@@ -641,16 +632,18 @@ def _reasons(batch: _Batch, info: dict, req: Optional[Request] = None, pols: Opt
             open_conds = ()
             if mode == "maybe":
                 open_conds = tuple(_clause_text(st.conditions[c]) for c in info["open"].get((pid, sidx), []))
-            ref = _cite(pol, st, open_conds, req).as_json()
-            if level is None:
-                slot = reasons.setdefault(layer, {"allow": [], "deny": []})
-            else:
-                levels = reasons.setdefault(layer, [])
-                while len(levels) <= level:
-                    levels.append({"level": len(levels), "allow": [], "deny": []})
-                slot = levels[level]
-            slot[effect].append(ref)
+            _slot(reasons, layer, level)[effect].append(_cite(pol, st, open_conds, req).as_json())
     return reasons
+
+
+def _slot(reasons: dict, layer: str, level: Optional[int]) -> dict:
+    """The entry of a layer (or of one level of SCPs / RCPs) in a reasons dict."""
+    if level is None:
+        return reasons.setdefault(layer, {"allow": [], "deny": []})
+    levels = reasons.setdefault(layer, [])
+    while len(levels) <= level:
+        levels.append({"level": len(levels), "allow": [], "deny": []})
+    return levels[level]
 
 
 def _clause_text(cond) -> str:

@@ -260,6 +260,14 @@ def _binary(policy_value: str, request_value: str) -> bool:
         return policy_value == request_value
 
 
+_COMPARE = {
+    "Equals": lambda r, p: r == p,
+    "LessThan": lambda r, p: r < p,
+    "LessThanEquals": lambda r, p: r <= p,
+    "GreaterThan": lambda r, p: r > p,
+    "GreaterThanEquals": lambda r, p: r >= p,
+}
+
 POSITIVE_FORM = {
     "StringNotEquals": "StringEquals",
     "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
@@ -284,28 +292,12 @@ def value_matches(base: str, policy_value: str, request_value: str) -> bool:
         return policy_value.lower() == request_value.lower()
     if op == "StringLike":
         return glob(policy_value, request_value)
-    if op.startswith("Numeric"):
-        p, r = _number(policy_value), _number(request_value)
+    if op.startswith("Numeric") or op.startswith("Date"):
+        read = _number if op.startswith("Numeric") else _date
+        p, r = read(policy_value), read(request_value)
         if p is None or r is None:
             return False
-        return {
-            "NumericEquals": r == p,
-            "NumericLessThan": r < p,
-            "NumericLessThanEquals": r <= p,
-            "NumericGreaterThan": r > p,
-            "NumericGreaterThanEquals": r >= p,
-        }[op]
-    if op.startswith("Date"):
-        p, r = _date(policy_value), _date(request_value)
-        if p is None or r is None:
-            return False
-        return {
-            "DateEquals": r == p,
-            "DateLessThan": r < p,
-            "DateLessThanEquals": r <= p,
-            "DateGreaterThan": r > p,
-            "DateGreaterThanEquals": r >= p,
-        }[op]
+        return _COMPARE[op.replace("Numeric", "").replace("Date", "")](r, p)
     if op == "Bool":
         return policy_value.lower() == request_value.lower()
     if op == "BinaryEquals":
