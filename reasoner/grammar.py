@@ -26,7 +26,7 @@ def parser() -> Lark:
         lexer="contextual",
         propagate_positions=False,
         maybe_placeholders=False,
-        cache=False,
+        cache=True,  # the analysed grammar is kept in the temp folder, keyed by its hash
     )
 
 
