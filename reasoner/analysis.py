@@ -27,6 +27,8 @@ from .paths import encoding_file
 from .request import Request
 
 ASSUME = "sts:AssumeRole"
+# services that accept unauthenticated (anonymous) requests under a resource policy naming `*`
+_ANONYMOUS_SERVICES = ("s3:", "lambda:invokefunctionurl")
 MAX_HOPS = 8
 _ACCOUNT_ARN = re.compile(r"arn:[^:]+:iam::(\d{12}):root\Z")
 
@@ -443,6 +445,8 @@ class Analyzer:
                     v = pr.value
                     if pr.type == "*" or v == "*":
                         out |= set(self.by_account.get(res_account or "", ()))
+                        if action.lower().startswith(_ANONYMOUS_SERVICES):
+                            out.add("anonymous")  # `*` also lets in unauthenticated callers
                         # `*` narrowed to AWS services by name reaches those services
                         for c in st.conditions:
                             if c.key.lower() in ("aws:principalservicename", "aws:principalservicenamelist") and not c.negated:
@@ -557,17 +561,19 @@ class Analyzer:
         """Who a role's trust policy can reach: those it names, and with an identity Allow for
         sts:AssumeRole, the principals of the accounts it names (or of every account for `*`)."""
         out: set[str] = set()
-        assume = self.candidates(ASSUME)
+        assume = {p for p in self.candidates(ASSUME) if self._may_name(p, ASSUME, role.arn)}
         for st in role.trust.statements:
             if st.effect != "Allow" or st.principals is None:
                 continue
             if st.not_principal:
-                out |= assume
+                out |= assume | set(self.by_account.get(role.account, ()))
                 continue
             for pr in st.principals:
                 v = pr.value
                 if pr.type == "*" or v == "*":
-                    out |= assume
+                    # `*` names every principal: in the role's own account that suffices without
+                    # an identity Allow; elsewhere the identity side must allow too
+                    out |= assume | set(self.by_account.get(role.account, ()))
                 elif pr.type == "Service" and "${" not in v:
                     out.add(v)
                 elif pr.type == "AWS":
@@ -584,6 +590,29 @@ class Analyzer:
                         elif match.PrincipalInfo(v).account not in self.estate.accounts:
                             out.add(v)
         return out
+
+    def _may_name(self, principal: str, action: str, resource: str) -> bool:
+        """Whether some identity Allow of the principal that mentions the action could match the
+        resource by its Resource element (conditions and variables not judged): a filter before
+        evaluating, so that principals whose policies name other roles are not asked about this
+        one.  Never a decision: it only leaves out requests whose identity side cannot allow."""
+        key = (principal, action.lower())
+        cache = self.__dict__.setdefault("_patterns_cache", {})
+        pats = cache.get(key)
+        if pats is None:
+            from .evaluate import _candidates
+
+            pats = []
+            for pol, _ in self._identity.get(self.base(principal), []):
+                for st in _candidates(pol, action.lower()):
+                    if st.effect != "Allow":
+                        continue
+                    if st.resources is None or st.not_resource:
+                        pats.append("*")
+                    else:
+                        pats += ["*" if "${" in r else r for r in st.resources]
+            cache[key] = pats
+        return any(match.arn_matches(p, resource) for p in pats)
 
     def assumable_by(self, principal: str) -> set[str]:
         """Roles whose trust policy can reach ``principal`` (a filter for forward search)."""
