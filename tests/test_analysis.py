@@ -160,3 +160,36 @@ def test_check_assertions_exit_codes(tmp_path):
     broken.write_text('[{"name": "x", "who-can": {}, "expect": "maybe"}]')
     r = CliRunner().invoke(main, ["check", str(broken), "-s", str(ESTATE)])
     assert r.exit_code == 2 and "is not an expectation" in r.output
+
+
+def _snapshot(tmp_path, roles, users=(), resource_policies=()):
+    acct = tmp_path / "accounts" / "444455556666"
+    acct.mkdir(parents=True)
+    (acct / "authorization-details.json").write_text(json.dumps({
+        "UserDetailList": [{"UserName": u, "UserId": "AIDA" + u.upper(), "Arn": f"arn:aws:iam::444455556666:user/{u}", "Path": "/",
+                            "GroupList": [], "AttachedManagedPolicies": [], "UserPolicyList": []} for u in users],
+        "GroupDetailList": [],
+        "RoleDetailList": [{"RoleName": n, "RoleId": "AROA" + n.upper(), "Arn": f"arn:aws:iam::444455556666:role/{n}", "Path": "/",
+                            "AssumeRolePolicyDocument": trust, "RolePolicyList": [], "AttachedManagedPolicies": [], "InstanceProfileList": []}
+                           for n, trust in roles],
+        "Policies": [],
+    }))
+    (acct / "resources.json").write_text(json.dumps({"ResourcePolicies": [{"Arn": a, "Policy": p} for a, p in resource_policies]}))
+    return Analyzer(load(tmp_path))
+
+
+def test_trust_naming_everyone_needs_no_identity_allow_in_the_same_account(tmp_path):
+    """IAM: within one account, a resource-based policy that names the principal (here `*`)
+    suffices; a user with no policy at all may assume a role whose trust policy says `*`."""
+    a = _snapshot(tmp_path, [("open", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})], users=["nopolicy"])
+    got = _by_principal(a.who_can("sts:AssumeRole", "arn:aws:iam::444455556666:role/open", direct=True))
+    assert "arn:aws:iam::444455556666:user/nopolicy" in got
+    assert "anonymous" not in got  # STS takes no unauthenticated calls
+
+
+def test_public_bucket_is_readable_by_anonymous_callers(tmp_path):
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::public-site/*"}]}
+    a = _snapshot(tmp_path, [], users=["nopolicy"], resource_policies=[("arn:aws:s3:::public-site", policy)])
+    got = _by_principal(a.who_can("s3:GetObject", "arn:aws:s3:::public-site/index.html"))
+    assert {"anonymous", "arn:aws:iam::444455556666:user/nopolicy"} <= set(got)
+    assert got["anonymous"].conditions == []
