@@ -325,8 +325,7 @@ class Analyzer:
             return given
         if resource in ("*", None):
             return None
-        bucket = _s3_bucket(resource) if ("*" in resource or "?" in resource) else None
-        return self.estate.account_of(bucket or resource)
+        return self.estate.account_of(resource) or self.estate.account_of(_s3_bucket(resource) or resource)
 
     def request(
         self,
