@@ -20,7 +20,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .render import _hop_children, access_tree, hop_label
+from .render import hop_label, outline
 
 ADMIN = "::administrator"
 MAX_PRINCIPALS = 40  # pictures draw this many principals (findings, admins); the proof lists them all
@@ -585,54 +585,6 @@ def svg(result_or_graph) -> str:
 
 
 # --------------------------------------------------------------------------- HTML and Jupyter
-
-
-def outline(result):
-    """The proof as (label, children) pairs, the shape of the text tree."""
-    from .analysis import CanResult, WhoCan
-    from .escalate import Escalations
-    from .query import Paths, WhatCan
-
-    hops = lambda hs: [(hop_label(h), _hop_children(h)) for h in hs]  # noqa: E731
-    if isinstance(result, WhoCan):
-        what = result.resource if result.resource is not None else "* (the action takes no resource)"
-        children = [tuple(access_tree(a)) for a in result.principals] or ["nobody"]
-        if result.missing:
-            children.append(("missing data (answers may be incomplete)", result.missing))
-        return (f"who can {result.action} on {what}: {len(result.principals)} principal(s)", children)
-    if isinstance(result, CanResult):
-        children = hops(result.hops)
-        if result.conditions:
-            children.append(("if", result.conditions))
-        if result.missing:
-            children.append(("depends on data not collected", result.missing))
-        return (f"can {result.principal} {result.action} on {result.resource}: {result.decision}", children)
-    if isinstance(result, Escalations):
-        children = []
-        for f in result.findings:
-            label = f"{f.principal}: {f.title} on {f.target}"
-            if f.steps_to_admin is not None:
-                label += f" — administrator in {f.steps_to_admin} step(s)"
-            if f.conditions:
-                label += "  [if " + " and ".join(f.conditions) + "]"
-            sub = hops(f.hops)
-            if f.path and len(f.path) > 1:
-                sub.append(("way to administrator", [f"{p}: {m} on {t}" for p, m, t in f.path]))
-            children.append((label, sub))
-        if not result.findings:
-            children.append("no escalation found")
-        admins = [a + (f"  [if {' and '.join(result.admin_conditions[a])}]" if result.admin_conditions.get(a) else "") for a in result.admins]
-        children.append((f"administrators already ({len(result.admins)})", admins or ["none"]))
-        if result.missing:
-            children.append(("missing data (findings may be incomplete)", result.missing))
-        return (f"privilege escalation: {len(result.findings)} finding(s)", children)
-    if isinstance(result, Paths):
-        chains = [(" → ".join([result.source] + [h.resource for h in c]), hops(c)) for c in result.chains]
-        return (f"chains from {result.source} to {result.target}: {len(result.chains)}", chains or [f"no chain within {result.max_hops} hop(s)"])
-    if isinstance(result, WhatCan):
-        items = [a + (f"  [if {' and '.join(c)}]" if c else "") for a, d, c in result.actions]
-        return (f"{result.principal} may do {len(result.actions)} action(s)" + (f" of {result.service}" if result.service else ""), items or ["nothing"])
-    raise TypeError(f"no outline for {type(result).__name__}")
 
 
 def _html_list(children) -> str:

@@ -495,7 +495,7 @@ def text(result) -> str:
     if isinstance(result, CanResult):
         return can_text(result)
     if isinstance(result, Escalations):
-        from .cli.escalate_cmd import escalations_text
+        from .render import escalations_text
 
         return escalations_text(result)
     if isinstance(result, WhatCan):

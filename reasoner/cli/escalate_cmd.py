@@ -8,34 +8,9 @@ import click
 from ..analysis import Analyzer
 from ..escalate import MAX_STEPS, escalations
 from ..load import load
-from ..render import _hop_children, hop_label, tree
+from ..render import escalations_text
 from .common import guarded, main
 from .load_cmd import snapshot_option
-
-
-def escalations_text(result) -> str:
-    children = []
-    for f in result.findings:
-        label = f"{f.principal}: {f.title} on {f.target}"
-        if f.gains.startswith("raise:"):
-            label += f" (gives {f.gains[6:]} any permission)"
-        elif f.gains != "admin":
-            label += f" (acts as {f.gains})"
-        if f.steps_to_admin is not None:
-            label += f" — administrator in {f.steps_to_admin} step(s)"
-        if f.conditions:
-            label += "  [if " + " and ".join(f.conditions) + "]"
-        sub = [(hop_label(h), _hop_children(h)) for h in f.hops]
-        if f.path and len(f.path) > 1:
-            sub.append(("way to administrator", [f"{p}: {m} on {t}" for p, m, t in f.path]))
-        children.append((label, sub))
-    if not result.findings:
-        children.append("no escalation found")
-    admin_items = [a + (f"  [if {' and '.join(result.admin_conditions[a])}]" if result.admin_conditions.get(a) else "") for a in result.admins]
-    children.append((f"administrators already ({len(result.admins)})", admin_items or ["none"]))
-    if result.missing:
-        children.append(("missing data (findings may be incomplete)", result.missing))
-    return "\n".join(tree(f"privilege escalation: {len(result.findings)} finding(s)", children))
 
 
 @main.command("escalations")
