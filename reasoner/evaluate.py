@@ -276,23 +276,18 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     """The facts of one request (between batch.begin() and batch.end())."""
     R = _R
     add = batch.add
-    add("req", R)
     who = match.PrincipalInfo(req.principal)
-    add("principal_kind", R, constant(who.kind))
-    if who.account:
-        add("principal_account", R, string(who.account))
     res_account = req.resource_account
     if res_account is None:
         parts = match.split_arn(req.resource)
         if parts and re.fullmatch(r"\d{12}", parts[4]):
             res_account = parts[4]
-    if res_account:
-        add("resource_account", R, string(res_account))
     action = req.action.lower()
-    add("req_action", R, string(action))
     kind = resource_kind(req.resource)
-    if kind:
-        add("resource_kind", R, string(kind))
+    none = constant("none")
+    # one fact for what every request has (layers.lp derives req/1, principal_kind/2, ...)
+    add("request", R, constant(who.kind), string(who.account) if who.account else none,
+        string(res_account) if res_account else none, string(action), string(kind) if kind else none)
     if _SSO_RESERVED.match(req.resource):
         add("resource_class", R, constant("sso_reserved_role"))
     if _AWS_ALIAS.match(req.resource):
@@ -334,9 +329,9 @@ def _request_facts(batch: _Batch, req: Request) -> None:
         for st in _candidates(pol, action):
             S = number(st.index)
             batch.statement(pid, pol, st)
-            add("considered", R, P, S)
-            if not st.not_action:
-                add("action_hit", R, P, S)
+            # an Action statement is considered because its action hit (statements.lp); a
+            # NotAction one because none of its patterns did
+            add("considered" if st.not_action else "action_hit", R, P, S)
             if st.resources is not None:
                 # With a request that names a set of resources (a pattern), an Allow counts when it
                 # reaches some resource of the set and a Deny when it covers all of them: the
