@@ -465,41 +465,8 @@ def ask(analyzer: Analyzer, text: str):
 # --------------------------------------------------------------------------- text
 
 
-def what_can_text(result: WhatCan) -> str:
-    from .render import tree
-
-    items = [a + (f"  [if {' and '.join(c)}]" if c else "") for a, d, c in result.actions]
-    head = f"{result.principal} may do {len(result.actions)} action(s)" + (f" of {result.service}" if result.service else "")
-    return "\n".join(tree(head, items or ["nothing"]))
-
-
-def paths_text(result: Paths) -> str:
-    from .render import _hop_children, hop_label, tree
-
-    if not result.chains:
-        return f"no chain from {result.source} to {result.target} within {result.max_hops} hop(s)"
-    out = []
-    for c in result.chains:
-        out.append("\n".join(tree(" → ".join([result.source] + [h.resource for h in c]), [(hop_label(h), _hop_children(h)) for h in c])))
-    return "\n".join(out)
-
-
 def text(result) -> str:
-    """The terminal tree of any answer."""
-    from .analysis import CanResult, WhoCan
-    from .escalate import Escalations
-    from .render import can_text, whocan_text
+    """The terminal tree of any answer (one outline of every answer: reasoner.render)."""
+    from .render import text as render_text
 
-    if isinstance(result, WhoCan):
-        return whocan_text(result)
-    if isinstance(result, CanResult):
-        return can_text(result)
-    if isinstance(result, Escalations):
-        from .render import escalations_text
-
-        return escalations_text(result)
-    if isinstance(result, WhatCan):
-        return what_can_text(result)
-    if isinstance(result, Paths):
-        return paths_text(result)
-    raise TypeError(f"no text for {type(result).__name__}")
+    return render_text(result)

@@ -162,8 +162,10 @@ def outline(result):
             children.append(("missing data (findings may be incomplete)", result.missing))
         return (f"privilege escalation: {len(result.findings)} finding(s)", children)
     if isinstance(result, Paths):
+        if not result.chains:
+            return (f"no chain from {result.source} to {result.target} within {result.max_hops} hop(s)", [])
         chains = [(" → ".join([result.source] + [h.resource for h in c]), hops(c)) for c in result.chains]
-        return (f"chains from {result.source} to {result.target}: {len(result.chains)}", chains or [f"no chain within {result.max_hops} hop(s)"])
+        return (f"chains from {result.source} to {result.target}: {len(result.chains)}", chains)
     if isinstance(result, WhatCan):
         items = [a + (f"  [if {' and '.join(c)}]" if c else "") for a, d, c in result.actions]
         return (f"{result.principal} may do {len(result.actions)} action(s)" + (f" of {result.service}" if result.service else ""), items or ["nothing"])

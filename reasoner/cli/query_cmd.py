@@ -154,13 +154,10 @@ def path_command(source, target, snapshot, all_paths, max_hops, as_json):
     if as_json:
         click.echo(json.dumps({"from": source, "to": target, "paths": [[h.as_json() for h in c] for c in chains]}, indent=2))
         return
-    from ..render import _hop_children, hop_label
+    from ..query import Paths
+    from ..render import text
 
-    if not chains:
-        click.echo(f"no chain from {source} to {target} within {max_hops} hop(s)")
-        return
-    for c in chains:
-        click.echo("\n".join(tree(" → ".join([source] + [h.resource for h in c]), [(hop_label(h), _hop_children(h)) for h in c])))
+    click.echo(text(Paths(source, target, chains, max_hops, all_paths)))
 
 
 @main.command("external-access")

@@ -343,19 +343,28 @@ def _boundary(ctx: Context, e: dict, owner: str, src: Source, path: tuple, att: 
     return arn
 
 
+def _new_entity(ctx, e, src, path, kind: str, name_field: str, account: Account, table: str):
+    """(arn, name, path) of an entity seen for the first time in its account; None (reported)
+    when it is unusable or listed twice (the first listing is kept)."""
+    head = _entity_head(ctx, e, src, path, kind, name_field, account, table)
+    if head is None:
+        return None
+    if head[0] in getattr(account, table):
+        ctx.problem(src, path + ("Arn",), f"{kind} `{head[0]}` is listed twice", "the first listing is kept", severity="warning")
+        ctx.skip(table)
+        return None
+    return head
+
+
 def _short(kind: str, name: str) -> str:
     return f"{kind}/{name}"
 
 
 def _group(ctx, e, src, path, account: Account, att) -> None:
-    head = _entity_head(ctx, e, src, path, "group", "GroupName", account, "groups")
+    head = _new_entity(ctx, e, src, path, "group", "GroupName", account, "groups")
     if head is None:
         return
     arn, name, gpath = head
-    if arn in account.groups:
-        ctx.problem(src, path + ("Arn",), f"group `{arn}` is listed twice", "the first listing is kept", severity="warning")
-        ctx.skip("groups")
-        return
     owner = _short("group", name)
     account.groups[arn] = Group(
         arn, name, gpath, account.id,
@@ -367,14 +376,10 @@ def _group(ctx, e, src, path, account: Account, att) -> None:
 
 
 def _user(ctx, e, src, path, account: Account, att) -> None:
-    head = _entity_head(ctx, e, src, path, "user", "UserName", account, "users")
+    head = _new_entity(ctx, e, src, path, "user", "UserName", account, "users")
     if head is None:
         return
     arn, name, upath = head
-    if arn in account.users:
-        ctx.problem(src, path + ("Arn",), f"user `{arn}` is listed twice", "the first listing is kept", severity="warning")
-        ctx.skip("users")
-        return
     owner = _short("user", name)
     groups = []
     for j, g in enumerate(_list_field(ctx, e, "GroupList", src, path, f"user `{arn}`")):
@@ -396,14 +401,10 @@ def _user(ctx, e, src, path, account: Account, att) -> None:
 
 
 def _role(ctx, e, src, path, account: Account, att) -> None:
-    head = _entity_head(ctx, e, src, path, "role", "RoleName", account, "roles")
+    head = _new_entity(ctx, e, src, path, "role", "RoleName", account, "roles")
     if head is None:
         return
     arn, name, rpath = head
-    if arn in account.roles:
-        ctx.problem(src, path + ("Arn",), f"role `{arn}` is listed twice", "the first listing is kept", severity="warning")
-        ctx.skip("roles")
-        return
     owner = _short("role", name)
     trust = None
     if "AssumeRolePolicyDocument" in e:
