@@ -20,7 +20,7 @@ from ..diagnostics import Diagnostic, Diagnostics, InputError
 from ..estate import Estate
 from ..locate import Source
 from ..model import Policy, PolicyKind
-from ..parse import _no_constant, _pairs, decode_json, parse_document, read_text
+from ..parse import _no_constant, _pairs, decode_json, gc_paused, parse_document, read_text
 
 __all__ = ["load", "Context", "detect"]
 
@@ -32,6 +32,11 @@ def load(path: str | Path, strict: bool = False, account_id: Optional[str] = Non
     authorization-details file (a one-account snapshot; its account id is read from the ARNs
     inside, or given as ``account_id``), or the JSON of `terraform show -json` (plan or state;
     ``account_id`` resolves ARNs that are known only after apply)."""
+    with gc_paused():  # decoded JSON and the model are acyclic: reference counting frees them
+        return _load(path, strict, account_id)
+
+
+def _load(path: str | Path, strict: bool, account_id: Optional[str]) -> Estate:
     from . import snapshot, terraform
 
     p = Path(path)
