@@ -12,6 +12,7 @@ AWS-managed policy recurs in every account, the same trust policy on many roles.
 from __future__ import annotations
 
 import json
+import marshal
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import unquote
@@ -164,7 +165,7 @@ class Context:
             return None
         key = None
         if not dups:
-            key = (kind, repr(doc))  # the decoded document's canonical text (keys in file order)
+            key = (kind, _content_key(doc))
             cached = self.cache.get(key)
             if cached is not None:
                 self.count(what)
@@ -204,6 +205,16 @@ def loads(text: str, name: str) -> tuple[Any, bool]:
     except (ValueError, RecursionError):
         decode_json(text, name)  # raises the located diagnostic
         raise InputError([Diagnostic(name, 1, 1, "malformed JSON", "fix the JSON syntax")], unreadable=True) from None
+
+
+def _content_key(doc: Any) -> bytes | str:
+    """What a decoded document holds, as a key: its marshal bytes (format 2, which writes every
+    value by content alone, keys in file order, `1`, `1.0` and `true` apart), or its repr for a
+    value marshal cannot write."""
+    try:
+        return marshal.dumps(doc, 2)
+    except ValueError:
+        return repr(doc)
 
 
 def _describe(v: Any) -> str:
