@@ -150,12 +150,19 @@ class _Batch:
         self.policies: dict = {}  # (id(statements), kind) -> handle
         self.by_handle: dict[int, Policy] = {}
         self.stated: set = set()
+        self.questions: dict = {}  # question key -> handle (see _question_key)
+        self.shared: dict = {}  # (question, policy, statement) -> its meeting patterns, once stated
+        self.shadowing: set = set()
 
     def add(self, name: str, *args):
         if self.current is not None:
             self.current.append((name, args))
         else:
             self.static.append(Function(name, args))
+
+    def add_shared(self, name: str, *args):
+        """A fact of a question, shared by every request that asks it."""
+        self.static.append(Function(name, args))
 
     def begin(self) -> None:
         self.current = []
@@ -272,8 +279,62 @@ def _candidates(pol: Policy, action: str) -> list[Statement]:
     return got
 
 
+_PRINCIPAL_KEYS = frozenset({
+    "aws:principalarn", "aws:principalaccount", "aws:principaltype", "aws:username", "aws:userid",
+    "kms:calleraccount", "aws:principalisawsservice", "aws:principalservicename",
+    "aws:principalservicenamelist", "aws:principalorgid", "aws:principalorgpaths",
+})
+
+
+def _principal_key(key: str) -> bool:
+    """Keys whose value comes from the principal: statements that read them are stated per request."""
+    return key in _PRINCIPAL_KEYS or key.startswith("aws:principaltag/")
+
+
+_NEUTRAL: dict[int, tuple] = {}
+
+
+def _neutral(st: Statement) -> bool:
+    """Whether what a statement's facts say about a request depends only on the question (action,
+    resource, the context keys that do not come from the principal), not on who asks: no
+    Principal element other than `*`, no policy variables, no condition on a principal's key.
+    Such a statement is stated once per question and shared by every request that asks it."""
+    got = _NEUTRAL.get(id(st))
+    if got is not None and got[0] is st:
+        return got[1]
+    ok = True
+    if st.principals is not None:
+        ok = not st.not_principal and all(
+            (pr.type == "*" or (pr.type == "AWS" and pr.value == "*")) for pr in st.principals
+        )
+    if ok and st.resources is not None:
+        ok = not any("${" in r for r in st.resources)
+    if ok:
+        ok = not any(_principal_key(c.key.lower()) or any("${" in v for v in c.values) for c in st.conditions)
+    if len(_NEUTRAL) > 200_000:
+        _NEUTRAL.clear()
+    _NEUTRAL[id(st)] = (st, ok)
+    return ok
+
+
+def _question_key(req: Request, action: str, context: dict) -> tuple:
+    """What a neutral statement's facts depend on."""
+    return (
+        action,
+        req.resource,
+        req.wildcard_only,
+        req.unknown_context,
+        frozenset((k, tuple(v)) for k, v in context.items() if not _principal_key(k)),
+        frozenset(k for k in req.absent_keys if not _principal_key(k)),
+        tuple(p for p in req.known_prefixes if p != "aws:principaltag/"),
+        frozenset((k, frozenset(v)) for k, v in req.excluded_values.items() if not _principal_key(k)),
+    )
+
+
 def _request_facts(batch: _Batch, req: Request) -> None:
-    """The facts of one request (between batch.begin() and batch.end())."""
+    """The facts of one request (between batch.begin() and batch.end()).  Facts of neutral
+    statements are stated once per question (`q_*` facts, encodings/eval/shared.lp), the rest
+    per request."""
     R = _R
     add = batch.add
     who = match.PrincipalInfo(req.principal)
@@ -304,6 +365,12 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     context = dict(derived_context(who, action))
     context.update(req.context)
     request_is_pattern = not req.wildcard_only and ("*" in req.resource or "?" in req.resource)
+    qkey = _question_key(req, action, context)
+    qh = batch.questions.get(qkey)
+    if qh is None:
+        qh = batch.questions[qkey] = len(batch.questions)
+    Q = number(qh)
+    add("asks", R, Q)
 
     layers: list[tuple[object, Policy]] = [(constant("identity"), p) for p in req.identity]
     if req.resource_policy is not None:
@@ -321,56 +388,81 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     batch.checked.append([(_layer_key(L)[0], _layer_key(L)[1], pol.name) for L, pol in layers])
     shadow_allow: list = []
     shadow_deny: list = []
+    shared = batch.shared
     for L, pol in layers:
         pid = batch.policy(pol)
         P = number(pid)
         add("in_force", R, L, P)
-        variables = pol.variables_enabled
         for st in _candidates(pol, action):
-            S = number(st.index)
             batch.statement(pid, pol, st)
-            # an Action statement is considered because its action hit (statements.lp); a
-            # NotAction one because none of its patterns did
-            add("considered" if st.not_action else "action_hit", R, P, S)
-            if st.resources is not None:
-                # With a request that names a set of resources (a pattern), an Allow counts when it
-                # reaches some resource of the set and a Deny when it covers all of them: the
-                # question is "is there a resource in the set the principal may act on?".
-                covering = (st.effect == "Deny") != st.not_resource
-                pats = [x for x in (match.substitute_resource(p, context, variables) for p in st.resources) if x is not None]
-                r_hit = any(_resource_hit(p, req.resource, request_is_pattern, req.wildcard_only, covering) for p in pats)
-                if r_hit:
-                    add("resource_hit", R, P, S)
-                meets = False
-                if request_is_pattern and not st.not_resource:
-                    mine = [p for p in pats if match.arn_matches(p, req.resource, True)]
-                    if mine:
-                        meets = True
-                        add("resource_meets", R, P, S)
-                        (shadow_allow if st.effect == "Allow" else shadow_deny).append((P, S, mine))
-                if r_hit == st.not_resource and not meets:
-                    continue
-            if st.principals is not None:
-                hows = set()
-                for pr in st.principals:
-                    value = match.substitute(pr.value, context, variables)
-                    if value is None:
-                        continue
-                    how = match.principal_match(_ptype(pr.type), value, who)
-                    if how:
-                        hows.add(how)
-                for how in hows:
-                    add("principal_hit", R, P, S, constant(how))
-                # (a NotPrincipal Deny may reach a principal it names: statements.lp, boundaries)
-                if bool(hows) == st.not_principal and not (st.not_principal and st.effect == "Deny" and req.boundary):
-                    continue
-            _condition_facts(batch, R, P, S, st, context, req, variables)
+            key = None
+            if _neutral(st):
+                key = (qh, pid, st.index)
+                if key in shared:
+                    mine = shared[key]
+                else:
+                    mine = shared[key] = _statement_facts(batch.add_shared, Q, "q_", P, pol, st, req, who, context, request_is_pattern)
+            else:
+                mine = _statement_facts(add, R, "", P, pol, st, req, who, context, request_is_pattern)
+            if mine:
+                (shadow_allow if st.effect == "Allow" else shadow_deny).append((P, number(st.index), mine, key))
     # A Deny that covers all of an Allow's resources within the asked set leaves that Allow
-    # nothing to grant there (encodings/eval/statements.lp: shadowed/4).
-    for Pd, Sd, dpats in shadow_deny:
-        for Pa, Sa, apats in shadow_allow:
-            if all(any(match.arn_covers(d, a) or match.arn_covers(d, req.resource) for d in dpats) for a in apats):
+    # nothing to grant there (encodings/eval/statements.lp: shadowed/4).  A Deny that covers the
+    # whole set asked about shadows every Allow that meets it.
+    for Pd, Sd, dpats, dkey in shadow_deny:
+        if any(match.arn_covers(d, req.resource) for d in dpats):
+            if dkey is None:
+                add("shadows_all", R, Pd, Sd)
+            elif dkey not in batch.shadowing:
+                batch.shadowing.add(dkey)
+                batch.add_shared("q_shadows_all", Q, Pd, Sd)
+            continue
+        for Pa, Sa, apats, _ in shadow_allow:
+            if all(any(match.arn_covers(d, a) for d in dpats) for a in apats):
                 add("shadows", R, Pd, Sd, Pa, Sa)
+
+
+def _statement_facts(add, X, prefix: str, P, pol: Policy, st: Statement, req: Request, who, context, request_is_pattern: bool):
+    """The facts of one considered statement for a request (X: its handle, prefix "") or for every
+    request of a question (X: the question's handle, prefix "q_").  Returns the statement's
+    Resource patterns that meet the set of resources asked about (for shadowing), if any."""
+    S = number(st.index)
+    variables = pol.variables_enabled
+    # an Action statement is considered because its action hit (statements.lp); a NotAction one
+    # because none of its patterns did
+    add(prefix + ("considered" if st.not_action else "action_hit"), X, P, S)
+    mine = None
+    if st.resources is not None:
+        # With a request that names a set of resources (a pattern), an Allow counts when it
+        # reaches some resource of the set and a Deny when it covers all of them: the question is
+        # "is there a resource in the set the principal may act on?".
+        covering = (st.effect == "Deny") != st.not_resource
+        pats = [x for x in (match.substitute_resource(p, context, variables) for p in st.resources) if x is not None]
+        r_hit = any(_resource_hit(p, req.resource, request_is_pattern, req.wildcard_only, covering) for p in pats)
+        if r_hit:
+            add(prefix + "resource_hit", X, P, S)
+        if request_is_pattern and not st.not_resource:
+            mine = [p for p in pats if match.arn_matches(p, req.resource, True)] or None
+            if mine:
+                add(prefix + "resource_meets", X, P, S)
+        if r_hit == st.not_resource and not mine:
+            return mine
+    if st.principals is not None:
+        hows = set()
+        for pr in st.principals:
+            value = match.substitute(pr.value, context, variables)
+            if value is None:
+                continue
+            how = match.principal_match(_ptype(pr.type), value, who)
+            if how:
+                hows.add(how)
+        for how in hows:
+            add(prefix + "principal_hit", X, P, S, constant(how))
+        # (a NotPrincipal Deny may reach a principal it names: statements.lp, boundaries)
+        if bool(hows) == st.not_principal and not (st.not_principal and st.effect == "Deny" and req.boundary):
+            return mine
+    _condition_facts(add, prefix, X, P, S, st, context, req, variables)
+    return mine
 
 
 def _resource_hit(pattern: str, resource: str, request_is_pattern: bool, wildcard_only: bool, covering: bool) -> bool:
@@ -389,8 +481,7 @@ def _ptype(t: str) -> str:
     return _PTYPE[t]
 
 
-def _condition_facts(batch: _Batch, R, P, S, st: Statement, context, req: Request, variables: bool) -> None:
-    add = batch.add
+def _condition_facts(add, prefix: str, R, P, S, st: Statement, context, req: Request, variables: bool) -> None:
     for c, cond in enumerate(st.conditions):
         C = number(c)
         key = cond.key.lower()
@@ -399,23 +490,23 @@ def _condition_facts(batch: _Batch, R, P, S, st: Statement, context, req: Reques
             excluded = req.excluded_values[key]
             pvals = [match.substitute(v, context, variables) for v in cond.values]
             if all(pv is not None and match.plain(pv) in excluded for pv in pvals):
-                add("req_value", R, P, S, C, number(0))  # some other value: it matches none of them
+                add(prefix + "req_value", R, P, S, C, number(0))  # some other value: it matches none of them
                 continue
         if values is None:
             if req.unknown_context and key not in req.absent_keys and not key.startswith(req.known_prefixes):
-                add("key_unknown", R, P, S, C)
+                add(prefix + "key_unknown", R, P, S, C)
             else:
-                add("key_absent", R, P, S, C)
+                add(prefix + "key_absent", R, P, S, C)
             continue
         if not values:
-            add("key_absent", R, P, S, C)
+            add(prefix + "key_absent", R, P, S, C)
             continue
         pvals = [match.substitute(v, context, variables) for v in cond.values]
         for i, rv in enumerate(values):
             I = number(i)
-            add("req_value", R, P, S, C, I)
+            add(prefix + "req_value", R, P, S, C, I)
             if cond.base != "Null" and any(pv is not None and match.value_matches(cond.base, pv, rv) for pv in pvals):
-                add("value_hit", R, P, S, C, I)
+                add(prefix + "value_hit", R, P, S, C, I)
 
 
 _EQUALITY = frozenset({"StringEquals", "StringNotEquals"})
@@ -488,10 +579,97 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
             jobs.append((u, requests[first[u]], allows, denies, negated))
     if not jobs:
         return out
+    # The decision is monotone in the open Allows (forcing one to hold only adds allowing
+    # statements), so it is the conjunction over layers of "one of the layer's open Allows holds"
+    # exactly when (a) every minimal set that conjunction admits allows the request and (b) for
+    # each layer, every open Allow holding except that layer's does not.  Those few variants are
+    # decided first; a request whose layers do not combine that way has every combination decided.
+    plans = {}
+    for u, req, allows, denies, negated in jobs:
+        info = per[u]
+        same = match.PrincipalInfo(req.principal).account == req.resource_account
+        plans[u] = _layer_plan(info, allows, same)
+    first_masks = []
+    for u, req, allows, denies, _ in jobs:
+        minimal, maximal_false = plans[u]
+        first_masks.append((u, req, allows, denies, minimal + maximal_false))
+    allowed = _decide_variants(batch, first_masks)
+    full = []
+    for u, req, allows, denies, _ in jobs:
+        minimal, maximal_false = plans[u]
+        if all((u, m) in allowed for m in minimal) and not any((u, m) in allowed for m in maximal_false):
+            plans[u] = minimal
+        else:
+            plans[u] = None
+            full.append((u, req, allows, denies, list(range(1 << len(allows)))))
+    allowed |= _decide_variants(batch, full)
+    for u, req, allows, denies, negated in jobs:
+        info = per[u]
+        if plans[u] is not None:
+            minimal = plans[u]
+        else:
+            true_masks = [m for m in range(1 << len(allows)) if (u, m) in allowed]
+            if not true_masks:
+                continue
+            minimal = [m for m in true_masks if not any(o != m and (o & m) == o for o in true_masks)]
+        terms = []
+        for m in minimal:
+            clauses = sorted({c for j in range(len(allows)) if m >> j & 1 for c in _statement_clause_list(batch, info, *allows[j])})
+            if clauses:
+                terms.append(" and ".join(clauses))
+        conditions = []
+        terms.sort()
+        if terms and len(minimal) == len(terms):
+            conditions.append(terms[0] if len(terms) == 1 else " or ".join(f"({t})" for t in terms))
+        out[u] = conditions + negated
+    return out
+
+
+def _layer_plan(info: dict, allows: list, same_account: bool) -> tuple[list, list]:
+    """The masks (over ``allows``) that test whether a request's residual is the conjunction over
+    layers of their open Allows: the minimal sets of that conjunction, and per layer the largest
+    set without that layer's.  Layers with a sure Allow need none of theirs (identity and
+    resource-based policy are one layer within an account: either may grant)."""
+    group_of = {}
+    sure = set()
+    for ((layer, level), pid, sidx), mode in info["allow"].items():
+        if layer == "rcp":
+            continue  # RCPs only restrict: an Allow in them grants nothing (checked below anyway)
+        group = "grant" if same_account and layer in ("identity", "resource") else (layer, level)
+        if mode == "sure":
+            sure.add(group)
+        else:
+            group_of.setdefault((pid, sidx), set()).add(group)
+    groups: dict = {}
+    for j, ps in enumerate(allows):
+        for g in group_of.get(ps, ()):
+            if g not in sure:
+                groups.setdefault(g, []).append(j)
+    everything = (1 << len(allows)) - 1
+    minimal = [0]
+    for members in groups.values():
+        minimal = [m | (1 << j) for m in minimal for j in members]
+    minimal = sorted(set(minimal))
+    minimal = [m for m in minimal if not any(o != m and (o & m) == o for o in minimal)]
+    maximal_false = []
+    if len(groups) > 1 or not groups:
+        for members in groups.values():
+            mask = everything
+            for j in members:
+                mask &= ~(1 << j)
+            maximal_false.append(mask)
+    return minimal, maximal_false
+
+
+def _decide_variants(batch: "_Batch", work: list) -> set:
+    """Decide each request again with its open Denies false and, per mask, the open Allows whose
+    bit is set holding and the others not: the (request, mask) pairs allowed."""
+    if not work:
+        return set()
     vb = _Batch()
     variants = []
-    for u, req, allows, denies, _ in jobs:
-        for mask in range(1 << len(allows)):
+    for u, req, allows, denies, masks in work:
+        for mask in masks:
             vb.begin()
             _request_facts(vb, req)
             for j, (pid, sidx) in enumerate(allows):
@@ -504,24 +682,7 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
     for sym in _solve(vb):
         if sym.name == "decision" and sym.arguments[1].name == "allowed":
             allowed_unique.add(sym.arguments[0].number)
-    allowed = {(u, mask) for u, mask, vu in variants if vu in allowed_unique}
-    for u, req, allows, denies, negated in jobs:
-        info = per[u]
-        true_masks = [m for m in range(1 << len(allows)) if (u, m) in allowed]
-        if not true_masks:
-            continue
-        minimal = [m for m in true_masks if not any(o != m and (o & m) == o for o in true_masks)]
-        terms = []
-        for m in minimal:
-            clauses = sorted({c for j in range(len(allows)) if m >> j & 1 for c in _statement_clause_list(batch, info, *allows[j])})
-            if clauses:
-                terms.append(" and ".join(clauses))
-        conditions = []
-        terms.sort()
-        if terms and len(minimal) == len(terms):
-            conditions.append(terms[0] if len(terms) == 1 else " or ".join(f"({t})" for t in terms))
-        out[u] = conditions + negated
-    return out
+    return {(u, mask) for u, mask, vu in variants if vu in allowed_unique}
 
 
 def _statement_clause_list(batch: "_Batch", info: dict, pid: int, sidx: int) -> list[str]:
