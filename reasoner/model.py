@@ -5,6 +5,7 @@ can be given for it when a diagnostic or a proof reports it (positions are found
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Optional
@@ -31,6 +32,34 @@ class PolicyKind(str, enum.Enum):
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
 
 
+def _direct_init(cls):
+    """Give a frozen dataclass an ``__init__`` that writes the instance's ``__dict__`` directly.
+    The generated one calls ``object.__setattr__`` once per field, three times slower: a large
+    estate builds some 30,000 statements, conditions and policies.  Same parameters and defaults
+    (fields with a ``default_factory`` are not supported); equality, hash and repr are the
+    dataclass's own."""
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    defaults = {}
+    params = []
+    for f in fields:
+        if f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: a default_factory needs the generated __init__")
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            defaults[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+    body = "".join(f"    d[{f.name!r}] = {f.name}\n" for f in fields)
+    ns: dict = {}
+    exec(f"def __init__(self, {', '.join(params)}):\n    d = self.__dict__\n{body}", defaults, ns)
+    init = ns["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init
+    return cls
+
+
+@_direct_init
 @dataclass(frozen=True)
 class Principal:
     """One entry of a Principal element: ``type`` is AWS / Service / Federated / CanonicalUser, or
@@ -40,6 +69,7 @@ class Principal:
     value: str
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Condition:
     """One clause: operator, key and the values the policy gives (as strings: JSON booleans and
@@ -72,6 +102,7 @@ NEGATED_OPERATORS = frozenset(
 )
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Statement:
     index: int
@@ -91,6 +122,7 @@ class Statement:
         return self.sid if self.sid else f"#{self.index}"
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Policy:
     """A parsed policy document of one kind.  ``name`` is how answers cite it (a policy ARN, an
