@@ -242,6 +242,8 @@ def _keyword_skel(v: Any) -> str:
 
 _GOOD_SKELETONS: set[str] = set()  # member skeletons the grammar accepted
 _STRING_MEMBER = {k: "{" + k + ":s}" for k in ("Sid", "Action", "NotAction", "Resource", "NotResource")}
+_EFFECT_MEMBER = {v: "{Effect:" + t + "}" for v, t in _KEYWORDS.items()}  # a keyword value
+_VERSION_MEMBER = {v: "{Version:" + t + "}" for v, t in _KEYWORDS.items()}
 _LIST_MEMBER = {k: "{" + k + ":[s]}" for k in ("Action", "NotAction", "Resource", "NotResource")}
 
 
@@ -251,7 +253,7 @@ def _member_skeleton(k: str, v: Any) -> Optional[str]:
     t = type(v)
     if t is str:
         if k == "Effect":
-            return "{Effect:" + _KEYWORDS.get(v, "@") + "}"
+            return _EFFECT_MEMBER.get(v, "{Effect:@}")
         if k == "Principal" or k == "NotPrincipal":
             return "{" + k + (':"*"}' if v == "*" else ":s}")
         got = _STRING_MEMBER.get(k)
@@ -266,7 +268,23 @@ def _member_skeleton(k: str, v: Any) -> Optional[str]:
                 pass
     elif k == "Condition" and isinstance(v, dict) and v:
         return None
+    elif t is dict and (k == "Principal" or k == "NotPrincipal"):
+        return "{" + k + ":" + _principal_skel(v) + "}"
     return "{" + _key_token(k) + _skel(v, 1) + "}"
+
+
+def _principal_skel(v: dict) -> str:
+    """``_skel(v, 1)`` of a Principal map, with a short cut for a string or a list of strings."""
+    parts = []
+    for pk, pv in v.items():
+        t = type(pv)
+        if t is str:
+            parts.append(_key_token(pk) + "s")
+        elif t is list and pv and all(type(x) is str for x in pv):
+            parts.append(_key_token(pk) + "[s]")
+        else:
+            parts.append(_key_token(pk) + _skel(pv, 2))
+    return "{" + ",".join(parts) + "}"
 
 
 def _member_skeletons(k: str, v: dict) -> Iterator[tuple[str, dict]]:
@@ -285,7 +303,9 @@ def _member_skeletons(k: str, v: dict) -> Iterator[tuple[str, dict]]:
 
 def _top_skeleton(k: str, v: Any) -> str:
     if k == "Version":
-        return "{Version:" + _keyword_skel(v) + "}"
+        if type(v) is str:
+            return _VERSION_MEMBER.get(v, "{Version:@}")
+        return "{Version:" + _skel(v) + "}"
     if k == "Statement":
         if isinstance(v, dict):
             return "{Statement:{}}"
@@ -583,6 +603,7 @@ class _Lowering:
         self.version = version
         self.variables = version == "2012-10-17"
         self.bad = False
+        self.fine_elements = _FINE_ELEMENTS[kind]
 
     def error(self, path: tuple, message: str, hint: str, key: bool = False, fatal: bool = False):
         """An error leaves the statement out.  In tolerant mode (evaluating policies as given, e.g.
@@ -637,7 +658,10 @@ class _Lowering:
             if skeleton is None:
                 skeleton = _member_skeleton(k, v)
             if skeleton is not None:
-                if skeleton in good or grammar.check_skeleton(skeleton, "statement") is None:
+                if skeleton in good:
+                    shaped[k] = v
+                    continue
+                if grammar.check_skeleton(skeleton, "statement") is None:
                     good.add(skeleton)
                     shaped[k] = v
                     continue
@@ -660,15 +684,25 @@ class _Lowering:
             if k not in _STATEMENT_SET:
                 unknown = unknown or []
                 unknown.append(str(k))
-        for el in ("Principal", "NotPrincipal"):
-            if type(shaped.get(el)) is _Duplicates:
-                self.duplicates(shaped[el], path + (el,))
-        present = st
+        if "Principal" in shaped or "NotPrincipal" in shaped:
+            for el in ("Principal", "NotPrincipal"):
+                if type(shaped.get(el)) is _Duplicates:
+                    self.duplicates(shaped[el], path + (el,))
         if unknown:  # a misspelt element counts as the element it was meant to be
             present = set(st)
             for k in unknown:
                 present.update(_closest(k, STATEMENT_ELEMENTS))
-        self.element_rules(st, present, path)
+            self.element_rules(st, present, path)
+        else:
+            elements = tuple(st)
+            if elements not in self.fine_elements:
+                before = len(self.diags.items)
+                self.element_rules(st, st, path)
+                if len(self.diags.items) == before and self.kind is not PolicyKind.RCP and "NotPrincipal" not in st:
+                    # these rules then depend on nothing but the elements present and the kind
+                    if len(self.fine_elements) > 10_000:
+                        self.fine_elements.clear()
+                    self.fine_elements.add(elements)
 
         version = self.version
         el = "Action" if "Action" in shaped else "NotAction"
@@ -706,17 +740,17 @@ class _Lowering:
         if self.bad:
             return None
         return Statement(
-            index=index,
-            sid=st.get("Sid"),
-            effect=st["Effect"],
-            actions=actions,
-            not_action="NotAction" in st,
-            resources=resources,
-            not_resource="NotResource" in st,
-            principals=principals,
-            not_principal="NotPrincipal" in st,
-            conditions=conditions,
-            path=path,
+            index,  # index, sid, effect
+            st.get("Sid"),
+            st["Effect"],
+            actions,  # actions, not_action
+            "NotAction" in st,
+            resources,  # resources, not_resource
+            "NotResource" in st,
+            principals,  # principals, not_principal
+            "NotPrincipal" in st,
+            conditions,
+            path,
         )
 
     def element_rules(self, st: dict, present: set, path: tuple):
@@ -799,6 +833,9 @@ class _Lowering:
 
 
 _STATEMENT_SET = frozenset(STATEMENT_ELEMENTS)
+# Per policy kind, the element lists (keys of a statement, in order) that the element rules
+# already passed without a word.
+_FINE_ELEMENTS: dict[PolicyKind, set[tuple]] = {k: set() for k in PolicyKind}
 _ANY_PRINCIPAL = Principal("*", "*")
 
 
@@ -828,7 +865,8 @@ def parse_document(
     """Decoded JSON → Policy.  Every problem is reported to ``diags`` (in strict mode the first
     error raises InputError); statements with errors are left out.  Returns None when the
     document as a whole is unusable."""
-    kind = PolicyKind(kind)
+    if type(kind) is not PolicyKind:
+        kind = PolicyKind(kind)
     file = source.file
     if not isinstance(doc, dict):
         line, col = source.position(())
