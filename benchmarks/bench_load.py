@@ -41,7 +41,7 @@ def snapshot_files(d: Path) -> list[Path]:
 
 
 def child(mode: str, d: Path, top: int) -> None:
-    from reasoner.load import load  # imports first: not part of any figure
+    from reasoner.load import load, organization, snapshot, terraform  # noqa: F401  imports first, the modules `load` imports lazily too: not part of any figure
 
     out: dict = {}
     files = snapshot_files(d)
