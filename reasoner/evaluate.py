@@ -554,6 +554,7 @@ def evaluate(requests: Sequence[Request], progress=None) -> list[Decision]:
 
 
 MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a residual condition
+PLAN_RESIDUALS = True  # test the per-layer form first (False: enumerate every combination)
 
 
 def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: dict) -> dict:
@@ -593,11 +594,11 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
     for u, req, allows, denies, _ in jobs:
         minimal, maximal_false = plans[u]
         first_masks.append((u, req, allows, denies, minimal + maximal_false))
-    allowed = _decide_variants(batch, first_masks)
+    allowed = _decide_variants(batch, first_masks) if PLAN_RESIDUALS else set()
     full = []
     for u, req, allows, denies, _ in jobs:
         minimal, maximal_false = plans[u]
-        if all((u, m) in allowed for m in minimal) and not any((u, m) in allowed for m in maximal_false):
+        if PLAN_RESIDUALS and all((u, m) in allowed for m in minimal) and not any((u, m) in allowed for m in maximal_false):
             plans[u] = minimal
         else:
             plans[u] = None
@@ -652,11 +653,11 @@ def _layer_plan(info: dict, allows: list, same_account: bool) -> tuple[list, lis
     minimal = sorted(set(minimal))
     minimal = [m for m in minimal if not any(o != m and (o & m) == o for o in minimal)]
     maximal_false = []
-    if len(groups) > 1 or not groups:
-        for members in groups.values():
-            mask = everything
-            for j in members:
-                mask &= ~(1 << j)
+    for members in groups.values():
+        mask = everything
+        for j in members:
+            mask &= ~(1 << j)
+        if mask:  # with every open Allow false the request is not allowed (its allow side is open)
             maximal_false.append(mask)
     return minimal, maximal_false
 
