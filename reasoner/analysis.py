@@ -431,8 +431,13 @@ class Analyzer:
     def direct_candidates(self, action: str, resource: str, res_policy: Optional[Policy], res_account: Optional[str]) -> set[str]:
         """Principals worth evaluating: identity candidates, and whoever the resource policy
         names (principals, sessions, services, external accounts; `*` reaches the resource
-        account's own principals)."""
-        out = set(self.candidates(action))
+        account's own principals).  An identity candidate whose Allow statements for the action
+        cannot reach the resource by their Resource element is left out: without an identity
+        Allow only a resource policy that names it can let it in, and those are added here."""
+        if resource == "*":
+            out = set(self.candidates(action))
+        else:
+            out = {p for p in self.candidates(action) if self._may_name(p, action, resource)}
         if res_policy is not None:
             for st in res_policy.statements:
                 if st.effect != "Allow" or st.principals is None:
@@ -611,7 +616,8 @@ class Analyzer:
                     else:
                         pats += ["*" if "${" in r else r for r in st.resources]
             cache[key] = pats
-        return any(match.arn_matches(p, resource) for p in pats)
+        as_set = "*" in resource or "?" in resource  # a set of resources: do the two sets meet?
+        return any(match.arn_matches(p, resource, as_set) for p in pats)
 
     def assumable_by(self, principal: str) -> set[str]:
         """Roles whose trust policy can reach ``principal`` (a filter for forward search)."""
