@@ -95,6 +95,29 @@ class Variable:
 Part = "str | Variable"
 
 
+@lru_cache(maxsize=None)
+def _variable_re() -> re.Pattern:
+    # the rule `variable: "${" (VAR_KEY [VAR_DEFAULT] | ESCAPE) "}"`, with the grammar's terminals
+    key, default, escape = (terminal_re(t).pattern for t in ("VAR_KEY", "VAR_DEFAULT", "ESCAPE"))
+    return re.compile(rf"\$\{{(?:(?:{key})(?:{default})?|(?:{escape}))\}}", re.S)
+
+
+def is_template(text: str) -> bool:
+    """Whether ``parse_template`` accepts the string: each `${` opens a well-formed variable (the
+    text between variables is any text without `${`).  Checked with the grammar's terminals,
+    without the parser."""
+    pos = text.find("${")
+    if pos < 0:
+        return True
+    match = _variable_re().match
+    while pos >= 0:
+        m = match(text, pos)
+        if m is None:
+            return False
+        pos = text.find("${", m.end())
+    return True
+
+
 @lru_cache(maxsize=65536)
 def parse_template(text: str) -> tuple | None:
     """Split a string into literal text and variables.  None when the text has a malformed

@@ -266,6 +266,9 @@ def _member_skeleton(k: str, v: Any) -> Optional[str]:
                     return _LIST_MEMBER[k]
             except TypeError:  # an object or list inside: the long way
                 pass
+            else:
+                if all(type(x) is str for x in v):  # strings not all checked yet: the same skeleton
+                    return _LIST_MEMBER[k]
     elif k == "Condition" and isinstance(v, dict) and v:
         return None
     elif t is dict and (k == "Principal" or k == "NotPrincipal"):
@@ -814,7 +817,7 @@ class _Lowering:
             quant, base, if_exists = _split_operator(op)
             for key, vals in entries.items():
                 listed = type(vals) is list
-                values = tuple(map(_scalar_text, vals)) if listed else (_scalar_text(vals),)
+                values = tuple(map(_scalar_text, vals)) if listed else (vals,) if type(vals) is str else (_scalar_text(vals),)
                 for i, val in enumerate(values):
                     if "${" in val:
                         self.template(val, path + (op, key, i) if listed else path + (op, key))
@@ -827,7 +830,7 @@ class _Lowering:
             return True
         if not self.variables:
             self.warn(path, f"{code(text)} is literal text here: policy variables need `\"Version\": \"2012-10-17\"`", "add `\"Version\": \"2012-10-17\"` to the policy if a variable was meant")
-        elif grammar.parse_template(text) is None:
+        elif not grammar.is_template(text):
             self.error(path, f"malformed policy variable in {code(text)}", "write variables as `${aws:username}` or `${aws:PrincipalTag/key, 'default'}`")
         return False
 
