@@ -176,10 +176,8 @@ def escalations(
             admins.add(req.principal)
             admin_conditions[req.principal] = list(d.conditions)
             prog.fact("admin", req.principal)
-    for acct in est.accounts.values():
-        for g in acct.groups.values():
-            if _group_is_admin(analyzer, g):
-                prog.fact("group_is_admin", g.arn)
+    for g in _admin_groups(analyzer, [g for acct in est.accounts.values() for g in acct.groups.values()]):
+        prog.fact("group_is_admin", g.arn)
 
     # -- 2. assume-role edges and trusted services
     tick("role trust")
@@ -262,6 +260,7 @@ def escalations(
             nxt.setdefault(_str(s.arguments[0]), []).append(tuple(s.arguments[1:]))
 
     findings = []
+    first_step: dict = {}
     for x_sym, m_sym, res_sym, g_sym in esc:
         x, m, res = _str(x_sym), _str(m_sym), _str(res_sym)
         if principal is not None and x != principal:
@@ -285,7 +284,7 @@ def escalations(
             if got is not None:
                 hops.append(_hop("action", got[1], got[0]))
                 conditions += got[0].conditions
-        findings.append(Finding(x, m, titles.get(m, m), res, gains, sorted(set(conditions)), hops, _way(x, nxt), dist.get(x)))
+        findings.append(Finding(x, m, titles.get(m, m), res, gains, sorted(set(conditions)), hops, _way(x, nxt, first_step), dist.get(x)))
     findings.sort(key=lambda f: (f.steps_to_admin is None, f.principal, f.method, f.target))
     missing = [m for m in est.missing]
     return Escalations(findings, sorted(admins), missing, admin_conditions)
@@ -300,18 +299,25 @@ def _trust_naming(actor: str, action: str, role: str):
     return parse_policy(doc, PolicyKind.TRUST, f"{role} (trust policy rewritten to name {actor})")
 
 
-def _way(x: str, nxt: dict) -> list:
-    """A shortest way from x to arbitrary permissions, as (principal, method, target) steps."""
+def _way(x: str, nxt: dict, first: dict) -> list:
+    """A shortest way from x to arbitrary permissions, as (principal, method, target) steps.
+    ``first`` keeps, per principal, the step chosen (the least in text order), so that the many
+    findings of one principal and the ways that pass through it choose once."""
     out = []
     cur = x
     seen = set()
     while cur in nxt and cur not in seen:
         seen.add(cur)
-        y, m, res = sorted(nxt[cur], key=str)[0]
-        out.append((cur, _str(m), _str(res)))
-        if y.type == clingo.SymbolType.Function and y.name in ("admin", "raise"):
+        step = first.get(cur)
+        if step is None:
+            y, m, res = min(nxt[cur], key=str)
+            last = y.type == clingo.SymbolType.Function and y.name in ("admin", "raise")
+            step = first[cur] = (_str(m), _str(res), last, None if last else _str(y))
+        m, res, last, y = step
+        out.append((cur, m, res))
+        if last:
             break
-        cur = _str(y)
+        cur = y
     return out
 
 
@@ -343,23 +349,26 @@ def _wildcard_only(action: str) -> bool:
     return details is not None and not details.get("resourceTypes")
 
 
-def _group_is_admin(analyzer: Analyzer, group) -> bool:
-    """A group whose policies allow `*` on `*` (what a member gains by joining it)."""
-    for pol in group.inline:
-        if _allows_everything(pol):
-            return True
-    for arn in group.managed:
-        mp = analyzer.estate.managed_policy(arn, group.account)
-        if mp is not None and mp.policy is not None and _allows_everything(mp.policy):
-            return True
-    return False
+def _admin_groups(analyzer: Analyzer, groups: list) -> list:
+    """The groups one of whose policies allows `*` on `*` (what a member gains by joining one),
+    each policy asked on its own, all in one batch."""
+    reqs = []
+    for n, g in enumerate(groups):
+        pols = list(g.inline)
+        for arn in g.managed:
+            mp = analyzer.estate.managed_policy(arn, g.account)
+            if mp is not None and mp.policy is not None:
+                pols.append(mp.policy)
+        reqs += [_everything(n, pol) for pol in pols]
+    admin = {req.id for req, d in zip(reqs, evaluate(reqs) if reqs else []) if d.decision == "Allowed"}
+    return [g for n, g in enumerate(groups) if n in admin]
 
 
-def _allows_everything(pol) -> bool:
+def _everything(rid, pol):
+    """A probe asking whether one policy alone allows `*` on `*`."""
     from .request import Request
 
-    req = Request(id=0, principal="arn:aws:iam::000000000000:user/probe", action="*", resource="*", resource_account="000000000000", identity=[pol])
-    return evaluate([req])[0].decision == "Allowed"
+    return Request(id=rid, principal="arn:aws:iam::000000000000:user/probe", action="*", resource="*", resource_account="000000000000", identity=[pol])
 
 
 def _trusted_services(role: Role) -> set:
