@@ -19,7 +19,7 @@ import clingo
 
 from . import match
 from .estate import Estate, Role, User
-from .evaluate import Decision, evaluate
+from .evaluate import Decision, complete, evaluate
 from .facts import number, string
 from .model import Policy, PolicyKind, Statement
 from .parse import parse_policy
@@ -521,12 +521,12 @@ class Analyzer:
                 out.append(m)
         return out
 
-    def _evaluate(self, reqs: list, label: str) -> list:
+    def _evaluate(self, reqs: list, label: str, exact_conditions: bool = True) -> list:
         if not reqs:
             return []
         if self.progress is None:
-            return evaluate(reqs)
-        return evaluate(reqs, lambda done, total: self.progress(label, done, total))
+            return evaluate(reqs, exact_conditions=exact_conditions)
+        return evaluate(reqs, lambda done, total: self.progress(label, done, total), exact_conditions)
 
     # ------------------------------------------------------------------ chains
 
@@ -556,7 +556,8 @@ class Analyzer:
                     continue
                 reqs.append(self.request(c, ASSUME, role, context, r.account, True, absent, rid=(role, c)))
         out: dict[str, list] = {role: [] for role in roles}
-        for req, d in zip(reqs, self._evaluate(reqs, "role trust")):
+        # the conditions of an edge are computed when a chain through it is reported
+        for req, d in zip(reqs, self._evaluate(reqs, "role trust", exact_conditions=False)):
             if d.decision in ("Allowed", "ConditionallyAllowed"):
                 out[req.id[0]].append((req.principal, d, req))
         return out
@@ -655,6 +656,17 @@ class Analyzer:
             return
         goals = [p for p in found]
         dist, nxt_hop = chain_distances(edges.keys(), goals, max_hops)
+        # the edges of every chain reported: their conditions, computed in one batch
+        used = set()
+        for who in dist:
+            cur = who
+            while cur not in found:
+                nxt = sorted(nxt_hop[cur])[0]
+                if (cur, nxt) in used:
+                    break
+                used.add((cur, nxt))
+                cur = nxt
+        complete(edges[e][0] for e in used)
         for who in dist:
             if who in found:
                 continue

@@ -51,10 +51,24 @@ class Decision:
     decision: str
     reasons_of: Optional[object] = field(default=None, repr=False)  # builds `reasons` when asked
     blocked_by: list = field(default_factory=list)
-    conditions: list = field(default_factory=list)  # residual conditions when ConditionallyAllowed
+    _conditions: list = field(default_factory=list)  # residual conditions when ConditionallyAllowed
     warnings: list = field(default_factory=list)
     error: Optional[str] = None
     _reasons: Optional[dict] = field(default=None, repr=False)
+    _pending: Optional[Request] = field(default=None, repr=False)  # conditions not computed yet
+
+    @property
+    def conditions(self) -> list:
+        """The residual conditions of a ConditionallyAllowed decision (all must hold).  Decisions
+        made with ``exact_conditions=False`` compute them when first asked (see :func:`complete`)."""
+        if self._pending is not None:
+            complete([self])
+        return self._conditions
+
+    @conditions.setter
+    def conditions(self, value: list) -> None:
+        self._conditions = value
+        self._pending = None
 
     @property
     def reasons(self) -> dict:
@@ -534,10 +548,13 @@ def _solve(batch: "_Batch") -> list:
 CHUNK = 4000
 
 
-def evaluate(requests: Sequence[Request], progress=None) -> list[Decision]:
+def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool = True) -> list[Decision]:
     """Decide a batch of requests: one grounding, one solve per chunk of requests (and, for
     requests allowed only under conditions, one more that computes their residual conditions).
-    ``progress(done, total)`` is called as chunks finish."""
+    ``progress(done, total)`` is called as chunks finish.  With ``exact_conditions=False`` the
+    residual conditions that need combinations of open statements decided are left for when
+    they are first read (:func:`complete` computes many in one batch): the decisions are the
+    same."""
     out: list[Decision] = []
     total = len(requests)
     for start in range(0, total, CHUNK):
@@ -547,7 +564,7 @@ def evaluate(requests: Sequence[Request], progress=None) -> list[Decision]:
             batch.begin()
             _request_facts(batch, req)
             batch.end()
-        out += _decisions(part, batch, _solve(batch))
+        out += _decisions(part, batch, _solve(batch), exact_conditions)
         if progress is not None:
             progress(len(out), total)
     return out
@@ -557,7 +574,22 @@ MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a re
 PLAN_RESIDUALS = True  # test the per-layer form first (False: enumerate every combination)
 
 
-def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: dict) -> dict:
+def complete(decisions: Iterable[Decision]) -> None:
+    """Compute, in one batch, the residual conditions left pending by
+    ``evaluate(..., exact_conditions=False)``."""
+    pending = [d for d in decisions if d._pending is not None]
+    if not pending:
+        return
+    seen: dict = {}
+    for d in pending:
+        seen.setdefault(id(d._pending), d._pending)
+    reqs = list(seen.values())
+    got = dict(zip(seen, evaluate(reqs)))
+    for d in pending:
+        d.conditions = got[id(d._pending)]._conditions
+
+
+def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: dict, defer: bool = False) -> dict:
     """The exact residual condition of each ConditionallyAllowed request, over its open
     statements.  An open Deny must not hold.  When the allowing side is sure (only open Denies
     made the request conditional), that is all; when one open Allow is left, it must hold; with
@@ -578,6 +610,10 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
             out[u] = sorted(set(_statement_clause_list(batch, info, *allows[0]))) + negated
         elif len(allows) <= MAX_OPEN:
             jobs.append((u, requests[first[u]], allows, denies, negated))
+    if defer:
+        for u, *_ in jobs:
+            out[u] = None  # computed when read
+        return out
     if not jobs:
         return out
     # The decision is monotone in the open Allows (forcing one to hold only adds allowing
@@ -724,7 +760,7 @@ def _layer_key(sym) -> tuple[str, Optional[int]]:
     return got
 
 
-def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decision]:
+def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditions: bool = True) -> list[Decision]:
     per: list[dict] = [{"decision": None, "blocked": set(), "allow": {}, "deny": {}, "open": {}, "allow_side": False} for _ in batch.unique]
     for sym in shown:
         name, args = sym.name, sym.arguments
@@ -746,7 +782,7 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decisi
     first: dict = {}
     for i, u in enumerate(batch.alias):
         first.setdefault(u, i)
-    exact = _residuals(requests, batch, per, first)
+    exact = _residuals(requests, batch, per, first, defer=not exact_conditions)
     out = []
     for rid, req in enumerate(requests):
         u = batch.alias[rid]
@@ -755,9 +791,12 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown) -> list[Decisi
         reasons = _lazy_reasons(batch, info, req, pols, batch.checked[rid])
         same = match.PrincipalInfo(req.principal).account == req.resource_account
         conditions = []
+        pending = None
         if info["decision"] == "ConditionallyAllowed":
             conditions = exact[u] if u in exact else _residual(batch, info, same)
-        out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, list(req.warnings)))
+            if conditions is None:
+                conditions, pending = [], req
+        out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, list(req.warnings), _pending=pending))
     return out
 
 
