@@ -212,3 +212,21 @@ def test_residuals_by_layers_equal_residuals_by_enumeration(monkeypatch):
     assert len(combined) > 20  # the sample exercises combinations, not only single clauses
     for a, b in zip(planned, enumerated):
         assert (a.decision, a.conditions) == (b.decision, b.conditions), a.id
+
+
+def test_deferred_conditions_are_the_exact_ones():
+    """Decisions made with exact_conditions=False leave the combinations for later; read (one
+    at a time, or completed in one batch), the conditions equal those computed at once."""
+    from reasoner.evaluate import complete, evaluate
+    from reasoner.request import request_from_json
+
+    reqs = [request_from_json(r) for r in _random_residual_requests(5, 120)]
+    exact = evaluate(reqs)
+    deferred = evaluate(reqs, exact_conditions=False)
+    assert [d.decision for d in deferred] == [d.decision for d in exact]
+    waiting = [d for d in deferred if d._pending is not None]
+    assert len(waiting) > 10
+    complete(waiting[: len(waiting) // 2])
+    assert all(d._pending is None for d in waiting[: len(waiting) // 2])
+    for a, b in zip(deferred, exact):
+        assert a.conditions == b.conditions, a.id
