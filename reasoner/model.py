@@ -26,7 +26,10 @@ class PolicyKind(str, enum.Enum):
     def takes_principal(self) -> bool:
         """Principal / NotPrincipal belong to resource-based and trust policies (and RCPs, whose
         statements name the principal `*`)."""
-        return self in (PolicyKind.RESOURCE, PolicyKind.TRUST, PolicyKind.RCP)
+        return self in _TAKE_PRINCIPAL
+
+
+_TAKE_PRINCIPAL = frozenset((PolicyKind.RESOURCE, PolicyKind.TRUST, PolicyKind.RCP))
 
 
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")

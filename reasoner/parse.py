@@ -209,7 +209,15 @@ def _scalar_token(v: Any) -> Optional[str]:
 
 
 def _key_token(k: str) -> str:
-    return (k + ":") if type(k) is str and _SAFE_KEY.match(k) else "@:"
+    tok = _KEY_TOKENS.get(k)
+    if tok is None:
+        tok = (k + ":") if type(k) is str and _SAFE_KEY.match(k) else "@:"
+        if len(_KEY_TOKENS) < 100_000:
+            _KEY_TOKENS[k] = tok
+    return tok
+
+
+_KEY_TOKENS: dict[str, str] = {}  # key → its token, each distinct key matched once
 
 
 def _skel(v: Any, depth: int = 0) -> str:
@@ -701,7 +709,7 @@ class _Lowering:
             if elements not in self.fine_elements:
                 before = len(self.diags.items)
                 self.element_rules(st, st, path)
-                if len(self.diags.items) == before and self.kind is not PolicyKind.RCP and "NotPrincipal" not in st:
+                if len(self.diags.items) == before and self.kind is not _RCP and "NotPrincipal" not in st:
                     # these rules then depend on nothing but the elements present and the kind
                     if len(self.fine_elements) > 10_000:
                         self.fine_elements.clear()
@@ -839,6 +847,9 @@ _STATEMENT_SET = frozenset(STATEMENT_ELEMENTS)
 # Per policy kind, the element lists (keys of a statement, in order) that the element rules
 # already passed without a word.
 _FINE_ELEMENTS: dict[PolicyKind, set[tuple]] = {k: set() for k in PolicyKind}
+# (reading a member off the enum class is slow enough to show in a bulk load)
+_RCP = PolicyKind.RCP
+_ORGANIZATION_KINDS = (PolicyKind.SCP, PolicyKind.RCP)
 _ANY_PRINCIPAL = Principal("*", "*")
 
 
@@ -895,7 +906,7 @@ def parse_document(
         if not _misspelt(doc, "Statement", TOP_ELEMENTS):
             line, col = source.position(())
             diags.add(Diagnostic(file, line, col, "policy document has no `Statement`", "add `\"Statement\": [...]` with at least one statement"))
-    if kind in (PolicyKind.SCP, PolicyKind.RCP) and (version == "2008-10-17" or "Version" not in doc):
+    if kind in _ORGANIZATION_KINDS and (version == "2008-10-17" or "Version" not in doc):
         # AWS Organizations: every SCP and RCP has `"Version": "2012-10-17"` (other values are
         # reported above by the grammar)
         line, col = source.position(("Version",) if "Version" in doc else ())
