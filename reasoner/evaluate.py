@@ -167,6 +167,8 @@ class _Batch:
         self.questions: dict = {}  # question key -> handle (see _question_key)
         self.shared: dict = {}  # (question, policy, statement) -> its meeting patterns, once stated
         self.shadowing: set = set()
+        self.sets: dict = {}  # SCP/RCP levels and policies -> handle of the set
+        self.set_plans: dict = {}  # (question, set) -> the set's statements for that question
 
     def add(self, name: str, *args):
         if self.current is not None:
@@ -392,34 +394,80 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     layers += [(constant("boundary"), p) for p in req.boundary]
     layers += [(constant("session"), p) for p in req.session]
     layers += [(constant("vpce"), p) for p in req.vpce]
+    # SCP and RCP levels come from the accounts: the same set for many requests, stated once per
+    # batch (set_in_force/3, eval/shared.lp) and named by each request (in_set/2)
+    org: list[tuple[object, Policy]] = []
     for n, level in enumerate(req.scps):
-        add("scp_level", R, number(n))
-        layers += [(_layer_symbol("scp", n), p) for p in level]
+        org += [(_layer_symbol("scp", n), p) for p in level]
     for n, level in enumerate(req.rcps):
-        add("rcp_level", R, number(n))
-        layers += [(_layer_symbol("rcp", n), p) for p in level]
+        org += [(_layer_symbol("rcp", n), p) for p in level]
 
-    batch.checked.append([(_layer_key(L)[0], _layer_key(L)[1], pol.name) for L, pol in layers])
+    batch.checked.append([(_layer_key(L)[0], _layer_key(L)[1], pol.name) for L, pol in layers + org])
     shadow_allow: list = []
     shadow_deny: list = []
     shared = batch.shared
+    sides = (shadow_allow, shadow_deny)
+
+    def statement(P, pid, pol, st):
+        key = None
+        if _neutral(st):
+            key = (qh, pid, st.index)
+            if key in shared:
+                mine = shared[key]
+            else:
+                mine = shared[key] = _statement_facts(batch.add_shared, Q, "q_", P, pol, st, req, who, context, request_is_pattern)
+        else:
+            mine = _statement_facts(add, R, "", P, pol, st, req, who, context, request_is_pattern)
+        if mine:
+            sides[st.effect != "Allow"].append((P, number(st.index), mine, key))
+
     for L, pol in layers:
         pid = batch.policy(pol)
         P = number(pid)
         add("in_force", R, L, P)
         for st in _candidates(pol, action):
             batch.statement(pid, pol, st)
-            key = None
-            if _neutral(st):
-                key = (qh, pid, st.index)
-                if key in shared:
-                    mine = shared[key]
-                else:
-                    mine = shared[key] = _statement_facts(batch.add_shared, Q, "q_", P, pol, st, req, who, context, request_is_pattern)
-            else:
-                mine = _statement_facts(add, R, "", P, pol, st, req, who, context, request_is_pattern)
-            if mine:
-                (shadow_allow if st.effect == "Allow" else shadow_deny).append((P, number(st.index), mine, key))
+            statement(P, pid, pol, st)
+    if org or req.scps or req.rcps:
+        pids = tuple(batch.policy(pol) for _, pol in org)
+        gkey = (len(req.scps), len(req.rcps), tuple(id(L) for L, _ in org), pids)
+        G = batch.sets.get(gkey)
+        if G is None:
+            G = batch.sets[gkey] = number(len(batch.sets))
+            for n in range(len(req.scps)):
+                batch.add_shared("set_scp_level", G, number(n))
+            for n in range(len(req.rcps)):
+                batch.add_shared("set_rcp_level", G, number(n))
+            for (L, _), pid in zip(org, pids):
+                batch.add_shared("set_in_force", G, L, number(pid))
+        add("in_set", R, G)
+        plan = batch.set_plans.get((qh, gkey))
+        if plan is None:
+            # the statements of the set that this question considers: neutral ones are stated
+            # once (their meeting patterns kept for shadowing), the others for each request
+            neutral_sides: tuple = ([], [])
+            dependent = []
+            seen = set()
+            for (L, pol), pid in zip(org, pids):
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                P = number(pid)
+                for st in _candidates(pol, action):
+                    batch.statement(pid, pol, st)
+                    if _neutral(st):
+                        key = (qh, pid, st.index)
+                        mine = shared.get(key) if key in shared else shared.setdefault(key, _statement_facts(batch.add_shared, Q, "q_", P, pol, st, req, who, context, request_is_pattern))
+                        if mine:
+                            neutral_sides[st.effect != "Allow"].append((P, number(st.index), mine, key))
+                    else:
+                        dependent.append((P, pid, pol, st))
+            plan = batch.set_plans[(qh, gkey)] = (neutral_sides, dependent)
+        neutral_sides, dependent = plan
+        shadow_allow += neutral_sides[0]
+        shadow_deny += neutral_sides[1]
+        for P, pid, pol, st in dependent:
+            statement(P, pid, pol, st)
     # A Deny that covers all of an Allow's resources within the asked set leaves that Allow
     # nothing to grant there (encodings/eval/statements.lp: shadowed/4).  A Deny that covers the
     # whole set asked about shadows every Allow that meets it.
