@@ -616,7 +616,9 @@ class Analyzer:
                         pats.append("*")
                     else:
                         pats += ["*" if "${" in r else r for r in st.resources]
-            cache[key] = pats
+            pats = cache[key] = ["*"] if "*" in pats else pats
+        if pats and pats[0] == "*":
+            return True
         as_set = "*" in resource or "?" in resource  # a set of resources: do the two sets meet?
         return any(match.arn_matches(p, resource, as_set) for p in pats)
 

@@ -160,7 +160,7 @@ class _Batch:
         self.keys: dict = {}
         self.alias: list = []  # request index -> distinct request index
         self.pols: list = []  # request index -> {handle: policy object of that request}
-        self.checked: list = []  # per request: [(layer name, level or None, policy name)]
+        self.checked: list = []  # per request: [(layer symbol, policy)], read when reasons are built
         self.policies: dict = {}  # (id(statements), kind) -> handle
         self.by_handle: dict[int, Policy] = {}
         self.stated: set = set()
@@ -402,7 +402,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     for n, level in enumerate(req.rcps):
         org += [(_layer_symbol("rcp", n), p) for p in level]
 
-    batch.checked.append([(_layer_key(L)[0], _layer_key(L)[1], pol.name) for L, pol in layers + org])
+    batch.checked.append(layers + org)
     shadow_allow: list = []
     shadow_deny: list = []
     shared = batch.shared
@@ -860,7 +860,9 @@ def _lazy_reasons(batch, info, req, pols, checked):
 def _add_checked(reasons: dict, checked: list) -> None:
     """Every policy that was in force, layer by layer, applied or not: a proof shows the denies
     and SCP levels that were checked and did not fire."""
-    for layer, level, name in checked:
+    for L, pol in checked:
+        layer, level = _layer_key(L)
+        name = pol.name
         slot = _slot(reasons, layer, level)
         slot.setdefault("checked", [])
         if name not in slot["checked"]:
