@@ -303,13 +303,29 @@ def _member_skeletons(k: str, v: dict) -> Iterator[tuple[str, dict]]:
     key) entry, with the decoded member it stands for.  A Condition is a free sequence of such
     entries (and a statement a free sequence of members), so checking the pieces one by one
     accepts exactly what checking the whole would, and the pieces recur far more often."""
+    for skeleton, op, ck in _condition_pieces(k, v):
+        yield skeleton, _condition_member(k, v, op, ck)
+
+
+_WHOLE_BLOCK = object()  # the "condition key" of a piece that is a whole operator block
+
+
+def _condition_pieces(k: str, v: dict) -> Iterator[tuple[str, Any, Any]]:
+    """The skeletons of :func:`_member_skeletons`, each with its operator and condition key (or
+    ``_WHOLE_BLOCK`` when the operator's value is not a non-empty map): the member a piece
+    stands for is only made to report it."""
     for op, block in v.items():
         head = "{" + k + ":{" + _key_token(op)
         if isinstance(block, dict) and block:
             for ck, cv in block.items():
-                yield head + ("{k:" if type(ck) is str else "{@:") + _skel(cv, 3) + "}}}", {k: {op: {ck: cv}}}
+                yield head + ("{k:" if type(ck) is str else "{@:") + ("s" if type(cv) is str else _skel(cv, 3)) + "}}}", op, ck
         else:
-            yield head + _skel(block, 2) + "}}", {k: {op: block}}
+            yield head + _skel(block, 2) + "}}", op, _WHOLE_BLOCK
+
+
+def _condition_member(k: str, v: dict, op: Any, ck: Any) -> dict:
+    block = v[op]
+    return {k: {op: block}} if ck is _WHOLE_BLOCK else {k: {op: {ck: block[ck]}}}
 
 
 def _top_skeleton(k: str, v: Any) -> str:
@@ -665,8 +681,11 @@ class _Lowering:
         unknown = None
         good = _GOOD_SKELETONS
         for k, v in st.items():
-            skeleton = _STRING_MEMBER.get(k) if type(v) is str else None  # Sid, Action, Resource ...
-            if skeleton is None:
+            if type(v) is str:
+                skeleton = _STRING_MEMBER.get(k)  # Sid, Action, Resource ...
+                if skeleton is None:
+                    skeleton = _EFFECT_MEMBER.get(v, "{Effect:@}") if k == "Effect" else _member_skeleton(k, v)
+            else:
                 skeleton = _member_skeleton(k, v)
             if skeleton is not None:
                 if skeleton in good:
@@ -678,18 +697,18 @@ class _Lowering:
                     continue
                 self.shape_errors({k: v}, path, skeleton)
                 ok = False
-            else:
+            else:  # a Condition map, checked in pieces
                 ok = True
-                for skeleton, member in _member_skeletons(k, v):
+                for skeleton, op, ck in _condition_pieces(k, v):
                     if skeleton not in good:
                         if grammar.check_skeleton(skeleton, "statement") is not None:
-                            self.shape_errors(member, path, skeleton)
+                            self.shape_errors(_condition_member(k, v, op, ck), path, skeleton)
                             ok = False
                         else:
                             good.add(skeleton)
                 if ok:
                     shaped[k] = v
-                    if type(v) is _Duplicates or any(type(b) is _Duplicates for b in v.values()):
+                    if type(v) is _Duplicates or _Duplicates in map(type, v.values()):
                         self.condition_duplicates(v, path + (k,))
                     continue
             if k not in _STATEMENT_SET:
