@@ -808,25 +808,39 @@ def _layer_key(sym) -> tuple[str, Optional[int]]:
     return got
 
 
+_LAYER_TEXTS: dict = {}
+
+
+def _layer_text(text: str) -> tuple[str, Optional[int]]:
+    """(layer, level) of a layer as shown: `identity`, `scp(2)`."""
+    got = _LAYER_TEXTS.get(text)
+    if got is None:
+        name, _, level = text.partition("(")
+        got = _LAYER_TEXTS[text] = (name, int(level[:-1]) if level else None)
+    return got
+
+
 def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditions: bool = True) -> list[Decision]:
     per: list[dict] = [{"decision": None, "blocked": set(), "allow": {}, "deny": {}, "open": {}, "allow_side": False} for _ in batch.unique]
+    # The shown atoms hold only numbers and constants (encodings/show/decision.lp): one call for
+    # each atom's text is cheaper than reading its arguments one by one through the API.
     for sym in shown:
-        name, args = sym.name, sym.arguments
+        name, _, rest = str(sym).partition("(")
+        args = rest[:-1].split(",")
         if name == "decision":
-            per[args[0].number]["decision"] = DECISIONS[args[1].name]
+            per[int(args[0])]["decision"] = DECISIONS[args[1]]
         elif name == "blocked_by":
-            per[args[0].number]["blocked"].add(args[1].name)
+            per[int(args[0])]["blocked"].add(args[1])
         elif name in ("allow_stmt", "deny_stmt"):
-            mode = args[0].name
-            r = args[1].number
-            entry = per[r]["allow" if name == "allow_stmt" else "deny"]
-            key = (_layer_key(args[2]), args[3].number, args[4].number)
+            mode = args[0]
+            entry = per[int(args[1])]["allow" if name == "allow_stmt" else "deny"]
+            key = (_layer_text(args[2]), int(args[3]), int(args[4]))
             if mode == "sure" or key not in entry:
                 entry[key] = mode
         elif name == "cond_unknown":
-            per[args[0].number]["open"].setdefault((args[1].number, args[2].number), []).append(args[3].number)
+            per[int(args[0])]["open"].setdefault((int(args[1]), int(args[2])), []).append(int(args[3]))
         elif name == "allow_side_sure":
-            per[args[0].number]["allow_side"] = True
+            per[int(args[0])]["allow_side"] = True
     first: dict = {}
     for i, u in enumerate(batch.alias):
         first.setdefault(u, i)
