@@ -249,6 +249,7 @@ def _keyword_skel(v: Any) -> str:
 
 
 _GOOD_SKELETONS: set[str] = set()  # member skeletons the grammar accepted
+_GOOD_TOP_SKELETONS: set[str] = set()  # the same for the members of a document
 _STRING_MEMBER = {k: "{" + k + ":s}" for k in ("Sid", "Action", "NotAction", "Resource", "NotResource")}
 _EFFECT_MEMBER = {v: "{Effect:" + t + "}" for v, t in _KEYWORDS.items()}  # a keyword value
 _VERSION_MEMBER = {v: "{Version:" + t + "}" for v, t in _KEYWORDS.items()}
@@ -337,6 +338,11 @@ def _top_skeleton(k: str, v: Any) -> str:
         if isinstance(v, dict):
             return "{Statement:{}}"
         if type(v) is list:
+            for item in v:
+                if not isinstance(item, dict):
+                    break
+            else:  # statements that are objects, each checked on its own: the common case
+                return "{Statement:[{}]}" if v else "{Statement:[]}"
             parts = []
             prev = None
             for item in v:
@@ -619,6 +625,8 @@ class _Lowering:
     """The typed pass over one document: member shapes (through the grammar), then the rules AWS
     enforces, per policy kind.  Every problem found is reported; a statement with an error is left
     out of the model."""
+
+    __slots__ = ("tolerant", "doc", "kind", "takes_principal", "src", "diags", "version", "variables", "bad", "fine_elements")
 
     def __init__(self, doc: dict, kind: PolicyKind, src: Source, diags: Diagnostics, version: Optional[str], tolerant: bool = False):
         self.tolerant = tolerant
@@ -913,7 +921,11 @@ def parse_document(
     usable = True
     for k, v in doc.items():
         skeleton = _top_skeleton(k, v)
-        if grammar.check_skeleton(skeleton, "policy") is not None:
+        if skeleton in _GOOD_TOP_SKELETONS:
+            continue
+        if grammar.check_skeleton(skeleton, "policy") is None:
+            _GOOD_TOP_SKELETONS.add(skeleton)
+        else:
             sk = _Skeleton()
             sk.policy_member(k, v)
             err = grammar.check_skeleton(sk.text(), "policy") or grammar.check_skeleton(skeleton, "policy")
