@@ -179,9 +179,14 @@ def _list_field(ctx: Context, e: dict, key: str, src: Source, path: tuple, what:
 
 
 def _tags(v: Any) -> dict:
-    if not isinstance(v, list):
-        return {}
-    return {t["Key"]: t.get("Value", "") for t in v if isinstance(t, dict) and isinstance(t.get("Key"), str)}
+    out: dict = {}
+    if isinstance(v, list):
+        for t in v:
+            if isinstance(t, dict):
+                k = t.get("Key")
+                if isinstance(k, str):
+                    out[k] = t.get("Value", "")
+    return out
 
 
 def load_authorization_details(ctx: Context, doc: Any, src: Source, account: Account) -> None:
@@ -239,16 +244,18 @@ def _entity_head(ctx: Context, e: Any, src: Source, path: tuple, what: str, name
         ctx.problem(src, path, f"a {what} entry is {_describe(e)}", HINT_AUTHZ)
         ctx.skip(counter)
         return None
-    arn = _str_field(ctx, e, "Arn", src, path, what)
-    if arn is None:
+    arn = e.get("Arn")
+    if not isinstance(arn, str) or not arn:
+        _str_field(ctx, e, "Arn", src, path, what)  # reports it
         ctx.skip(counter)
         return None
     name = e.get(name_key)
     if not isinstance(name, str) or not name:
         name = arn.rsplit("/", 1)[-1]
-    p = e.get("Path") if isinstance(e.get("Path"), str) else "/"
-    owner = _arn_account(arn)
-    if owner not in (account.id, "aws") and what != "policy":
+    p = e.get("Path")
+    if not isinstance(p, str):
+        p = "/"
+    if what != "policy" and _arn_account(arn) not in (account.id, "aws"):
         ctx.problem(src, path + ("Arn",), f"{what} `{arn}` is listed under account `{account.id}`", "each account folder holds only its own account's IAM data", severity="warning")
     return arn, name, p
 
@@ -320,14 +327,23 @@ def _inline(ctx: Context, e: dict, key: str, owner_arn: str, src: Source, path: 
 
 
 def _attached(ctx: Context, e: dict, owner: str, src: Source, path: tuple, what: str, att: _Attachments) -> tuple:
+    listed = _list_field(ctx, e, "AttachedManagedPolicies", src, path, what)
+    if not listed:
+        return ()
     out = []
-    for j, a in enumerate(_list_field(ctx, e, "AttachedManagedPolicies", src, path, what)):
+    uses = att.policies
+    for j, a in enumerate(listed):
         arn = a.get("PolicyArn") if isinstance(a, dict) else None
         if not isinstance(arn, str):
             ctx.problem(src, path + ("AttachedManagedPolicies", j), f"an attached policy of `{owner}` has no `PolicyArn`", HINT_AUTHZ)
             continue
         out.append(arn)
-        att.policy(arn, owner, src, path + ("AttachedManagedPolicies", j, "PolicyArn"))
+        use = (owner, src, path + ("AttachedManagedPolicies", j, "PolicyArn"))  # as att.policy() keeps it
+        got = uses.get(arn)
+        if got is None:
+            uses[arn] = [use]
+        else:
+            got.append(use)
     return tuple(out)
 
 
