@@ -19,10 +19,11 @@ from typing import Iterable, Optional, Sequence
 
 import clingo
 
+from . import match
 from .analysis import Analyzer, Hop, _hop, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
-from .evaluate import evaluate
+from .evaluate import complete, evaluate
 from .facts import number, string
 from .paths import encoding_file
 
@@ -213,8 +214,11 @@ def escalations(
     first = prog.solve()
     needs = [s for s in first if s.name == "need"]
     reqs = []
+    allows = _MayAllow(analyzer)
     for s in needs:
         x, a, res = (_str(v) for v in s.arguments)
+        if not allows.could(x, a, res):
+            continue  # cannot be allowed: as good as denied, and not worth a request
         wildcard_only = res == "*" and _wildcard_only(a)
         reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=(x, a, res)))
     # `as_trusted`: the request once the role's trust policy names the actor (after the actor
@@ -228,7 +232,7 @@ def escalations(
     tick(f"evaluating {len(reqs)} permission(s)")
     decided = {}
     extra = []
-    for req, d in zip(reqs, evaluate(reqs) if reqs else []):
+    for req, d in zip(reqs, evaluate(reqs, exact_conditions=False) if reqs else []):
         decided[req.id] = (d, req)
         suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
         x, a, res = req.id[-3:]
@@ -259,8 +263,7 @@ def escalations(
         elif s.name == "next_step":
             nxt.setdefault(_str(s.arguments[0]), []).append(tuple(s.arguments[1:]))
 
-    findings = []
-    first_step: dict = {}
+    reported = []
     for x_sym, m_sym, res_sym, g_sym in esc:
         x, m, res = _str(x_sym), _str(m_sym), _str(res_sym)
         if principal is not None and x != principal:
@@ -270,8 +273,7 @@ def escalations(
         gains = _gain(g_sym)
         if gains.startswith("raise:") and (x, m, res, gains[6:]) not in usable_raise:
             continue  # power given to a principal the actor cannot act as: no escalation
-        hops = []
-        conditions: list = []
+        used = []
         wanted = [(a, where) for a, where in requires.get(m, [])] + [(a, ("at", on)) for a, on in also.get((x, m, res, gains), [])]
         for a, where in wanted:
             if isinstance(where, tuple):
@@ -282,12 +284,84 @@ def escalations(
                 key_res = {"on": res, "any": "*", "gain": gains, "self": x}[where]
                 got = decided.get((x, a, key_res))
             if got is not None:
-                hops.append(_hop("action", got[1], got[0]))
-                conditions += got[0].conditions
-        findings.append(Finding(x, m, titles.get(m, m), res, gains, sorted(set(conditions)), hops, _way(x, nxt, first_step), dist.get(x)))
+                used.append(got)
+        reported.append((x, m, res, gains, used))
+    # the exact residual conditions, for the permissions the findings use only, in one batch
+    complete({id(d): d for *_, used in reported for d, _ in used}.values())
+    findings = []
+    first_step: dict = {}
+    for x, m, res, gains, used in reported:
+        hops = [_hop("action", req, d) for d, req in used]
+        conditions = sorted({c for d, _ in used for c in d.conditions})
+        findings.append(Finding(x, m, titles.get(m, m), res, gains, conditions, hops, _way(x, nxt, first_step), dist.get(x)))
     findings.sort(key=lambda f: (f.steps_to_admin is None, f.principal, f.method, f.target))
     missing = [m for m in est.missing]
     return Escalations(findings, sorted(admins), missing, admin_conditions)
+
+
+class _MayAllow:
+    """A sound filter before evaluating a request: could the policies in force allow it at all?
+    Judged on Action (or NotAction) and Resource (or NotResource) only; conditions are taken to
+    hold and a Resource with a policy variable to match everything.
+
+    The evaluation (encodings/eval/decision.lp, layers.lp) grants a request only when every SCP
+    level that applies to the principal has an Allow statement for it, and, unless a
+    resource-based policy is in force (it may grant on its own), when the principal's identity
+    policies have one and so does its permissions boundary if it has one; the account root user
+    and actions that need no permission aside.  A request that fails this cannot be allowed: it is
+    left out, which is what its denial would say.  The policies in force are those of the request
+    the analysis builds for the principal (``Analyzer.request``)."""
+
+    def __init__(self, analyzer: Analyzer):
+        self.analyzer = analyzer
+        self._probe: dict = {}  # principal -> (identity, boundary, SCP levels that apply)
+        self._patterns: dict = {}  # (id(statements), action) -> (statements, resource patterns)
+
+    def could(self, principal: str, action: str, resource: str) -> bool:
+        if "*" in resource or "?" in resource or action == "sts:getcalleridentity":
+            return True
+        if principal not in self.analyzer.principals or match.PrincipalInfo(principal).kind not in ("user", "role"):
+            return True
+        layers = self._probe.get(principal)
+        if layers is None:
+            req = self.analyzer.request(principal, action, resource)
+            scps = [] if req.service_linked_role or req.management_principal else req.scps
+            layers = self._probe[principal] = (req.identity, req.boundary, scps)
+        identity, boundary, scps = layers
+        for level in scps:
+            if not self._allows(level, action, resource):
+                return False
+        if self.analyzer.resource_policy(action, resource) is not None:
+            return True
+        return self._allows(identity, action, resource) and (not boundary or self._allows(boundary, action, resource))
+
+    def _allows(self, pols, action: str, resource: str) -> bool:
+        for pol in pols:
+            for pat in self._resources(pol, action):
+                if pat == "*" or match.arn_matches(pat, resource):
+                    return True
+        return False
+
+    def _resources(self, pol, action: str) -> tuple:
+        """The Resource patterns of the policy's Allow statements that admit the action ("*" for
+        a statement without Resource, with NotResource, or with a policy variable)."""
+        key = (id(pol.statements), action)
+        got = self._patterns.get(key)
+        if got is not None and got[0] is pol.statements:
+            return got[1]
+        pats: list = []
+        for st in pol.statements:
+            if st.effect != "Allow":
+                continue
+            hit = any(match.action_matches(a.lower(), action) for a in st.actions)
+            if hit == bool(st.not_action):
+                continue
+            if st.resources is None or st.not_resource:
+                pats.append("*")
+            else:
+                pats += ["*" if "${" in r else r for r in st.resources]
+        self._patterns[key] = (pol.statements, tuple(pats))
+        return tuple(pats)
 
 
 def _trust_naming(actor: str, action: str, role: str):
@@ -360,7 +434,7 @@ def _admin_groups(analyzer: Analyzer, groups: list) -> list:
             if mp is not None and mp.policy is not None:
                 pols.append(mp.policy)
         reqs += [_everything(n, pol) for pol in pols]
-    admin = {req.id for req, d in zip(reqs, evaluate(reqs) if reqs else []) if d.decision == "Allowed"}
+    admin = {req.id for req, d in zip(reqs, evaluate(reqs, exact_conditions=False) if reqs else []) if d.decision == "Allowed"}
     return [g for n, g in enumerate(groups) if n in admin]
 
 
