@@ -35,8 +35,15 @@ class Source:
     _lines: list = field(default_factory=lambda: [None], repr=False)  # shared with children
 
     def child(self, prefix: Sequence[PathElem], embedded: bool = False) -> "Source":
-        src = Source(self.file, self.text, tuple(self.prefix) + tuple(prefix), embedded or self.embedded)
-        src._index, src._lines = self._index, self._lines  # same text: share what was learnt
+        # one per policy document of a file: made without __init__, whose fresh index and line
+        # table would be dropped at once (every field is set here)
+        src = _new(Source)
+        src.file = self.file
+        src.text = self.text
+        src.prefix = tuple(self.prefix) + tuple(prefix)
+        src.embedded = embedded or self.embedded
+        src._index = self._index  # same text: share what was learnt
+        src._lines = self._lines
         return src
 
     def position(self, path: Sequence[PathElem] = (), key: bool = False, occurrence: int = -1) -> tuple[int, int]:
@@ -106,6 +113,7 @@ class Source:
 
 
 _WHOLE = 64 * 1024 * 1024
+_new = object.__new__
 
 
 def _scan_all(text: str) -> dict:
