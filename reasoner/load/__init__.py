@@ -90,6 +90,7 @@ class Context:
         self.cache: dict[tuple, Policy] = {}
         self._missing_seen: set = set()
         self.dup_files: set[str] = set()  # files with a repeated key: their documents bypass the cache
+        self._diags = Diagnostics(strict=strict)  # of one document at a time (its items are renewed)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -170,7 +171,8 @@ class Context:
             if cached is not None:
                 self.count(what)
                 return Policy(cached.kind, name, cached.version, cached.id, cached.statements, src)
-        diags = Diagnostics(strict=self.strict)
+        diags = self._diags
+        diags.items = []
         pol = parse_document(doc, kind, name, src, diags)
         if diags.items:
             self.estate.warnings.extend(diags.items)
