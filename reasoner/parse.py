@@ -876,6 +876,7 @@ _STATEMENT_SET = frozenset(STATEMENT_ELEMENTS)
 _FINE_ELEMENTS: dict[PolicyKind, set[tuple]] = {k: set() for k in PolicyKind}
 # (reading a member off the enum class is slow enough to show in a bulk load)
 _RCP = PolicyKind.RCP
+_STATEMENT_PATHS = [("Statement", i) for i in range(256)]  # shared by the statements of every document
 _ORGANIZATION_KINDS = (PolicyKind.SCP, PolicyKind.RCP)
 _ANY_PRINCIPAL = Principal("*", "*")
 
@@ -949,7 +950,7 @@ def parse_document(
     if type(sts) is list:
         for i, st in enumerate(sts):
             if isinstance(st, dict):
-                s = low.statement(st, i, ("Statement", i))
+                s = low.statement(st, i, _STATEMENT_PATHS[i] if i < 256 else ("Statement", i))
                 if s is not None:
                     statements.append(s)
     else:
