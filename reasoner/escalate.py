@@ -13,7 +13,7 @@ estate as facts and asks the request evaluation for exactly the permissions the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -180,70 +180,90 @@ def escalations(
     for g in _admin_groups(analyzer, [g for acct in est.accounts.values() for g in acct.groups.values()]):
         prog.fact("group_is_admin", g.arn)
 
-    # -- 2. assume-role edges and trusted services
+    # -- 2. assume-role edges and trusted services.  With the shipped rules and no principal
+    #    asked about, edges are evaluated on demand (_Edges): the services each role trusts, the
+    #    edges into administrators now, the rest as the rules and the ways to arbitrary
+    #    permissions need them.  Rules files of the user's may read any edge: all are evaluated.
     tick("role trust")
     roles = [a for a, p in analyzer.principals.items() if isinstance(p, Role)]
-    edges = analyzer.assumers(roles)
-    edge_decisions = {}
-    for role, lst in edges.items():
-        for who, d, req in lst:
-            if "." in who and not who.startswith("arn:"):
-                prog.fact("trusts_service", role, who.lower())
-            elif who in analyzer.principals:
-                prog.fact("assumes", who, role)
-                edge_decisions[(who, role)] = (d, req)
-    for role in roles:
-        r = analyzer.principals[role]
-        for svc in _trusted_services(r):
-            if not any(w == svc for w, _, _ in edges.get(role, [])):
-                # named but not allowed by the evaluation: no fact (the evaluation decides)
-                pass
+    edges = _Edges(analyzer, prog)
+    on_demand = not rules and principal is None
+    if on_demand:
+        edges.services(roles)
+        edges.into(sorted(x for x in admins if isinstance(analyzer.principals.get(x), Role)))
+    else:
+        edges.into(roles)
 
     # -- 3. may(X, A) for the actions the rules require (only for the principal asked about and
     #    the roles it can reach, when one is given)
     actors = None
     if principal is not None:
-        actors = _reachable(principal, edge_decisions)
+        actors = _reachable(principal, edges.decisions)
     for a in sorted(_required_actions(prog.files)):
         for x in sorted(analyzer.candidates(a)):
             if actors is None or x in actors:
                 prog.fact("may", x, a)
 
-    # -- 4. the requests the rules need
+    # -- 4. the requests the rules need, and 5. the rules decide; until the rules need nothing
+    #    more (requests, edges, or edges on the ways to arbitrary permissions)
     tick("candidate methods")
-    first = prog.solve()
-    needs = [s for s in first if s.name == "need"]
-    reqs = []
     allows = _MayAllow(analyzer)
-    for s in needs:
-        x, a, res = (_str(v) for v in s.arguments)
-        if not allows.could(x, a, res):
-            continue  # cannot be allowed: as good as denied, and not worth a request
-        wildcard_only = res == "*" and _wildcard_only(a)
-        reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=(x, a, res)))
-    # `as_trusted`: the request once the role's trust policy names the actor (after the actor
-    # rewrote it); everything else in force stays as it is
-    for s in first:
-        if s.name == "need_as_trusted":
-            x, a, res = (_str(v) for v in s.arguments)
-            req = analyzer.request(x, a, res, None, None, True, rid=("as_trusted", x, a, res))
-            req.resource_policy = _trust_naming(x, a, res)
-            reqs.append(req)
-    tick(f"evaluating {len(reqs)} permission(s)")
-    decided = {}
-    extra = []
-    for req, d in zip(reqs, evaluate(reqs, exact_conditions=False) if reqs else []):
-        decided[req.id] = (d, req)
-        suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
-        x, a, res = req.id[-3:]
-        if d.decision == "Allowed":
-            extra.append(clingo.Function("can" + suffix, [string(x), string(a), string(res)]))
-        elif d.decision == "ConditionallyAllowed":
-            extra.append(clingo.Function("can_if" + suffix, [string(x), string(a), string(res)]))
-
-    # -- 5. decide
-    tick("escalation rules")
-    out = prog.solve(extra)
+    decided: dict = {}
+    asked: set = set()  # need atoms read (the symbols: comparing them is cheaper than reading them)
+    extra: list = []
+    while True:
+        out = prog.solve(extra)
+        reqs = []
+        into, out_of = set(), set()
+        for s in out:
+            if s in asked:
+                continue
+            name = s.name
+            if name == "need" or name == "need_as_trusted":
+                asked.add(s)
+                x, a, res = (_str(v) for v in s.arguments)
+                key = (x, a, res) if name == "need" else ("as_trusted", x, a, res)
+                if name == "need":
+                    if not allows.could(x, a, res):
+                        continue  # cannot be allowed: as good as denied, and not worth a request
+                    known = edges.known(x, a, res)
+                    if known is not None:
+                        # the edge's request, asked already: the same facts, the same decision
+                        if known:
+                            d, req = known
+                            decided[key] = (d, replace(req, id=key, action=a))
+                            extra.append(clingo.Function("can" if d.decision == "Allowed" else "can_if", [string(x), string(a), string(res)]))
+                        continue
+                    wildcard_only = res == "*" and _wildcard_only(a)
+                    reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=key))
+                else:
+                    # `as_trusted`: the request once the role's trust policy names the actor
+                    # (after the actor rewrote it); everything else in force stays as it is
+                    req = analyzer.request(x, a, res, None, None, True, rid=key)
+                    req.resource_policy = _trust_naming(x, a, res)
+                    reqs.append(req)
+            elif name == "need_edges_into":
+                into.add(_str(s.arguments[0]))
+            elif name == "need_edges_from":
+                out_of.add(_str(s.arguments[0]))
+        grew = edges.into(sorted(into)) + edges.out(sorted(out_of))
+        if reqs:
+            tick(f"evaluating {len(reqs)} permission(s)")
+            for req, d in zip(reqs, evaluate(reqs, exact_conditions=False)):
+                decided[req.id] = (d, req)
+                suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
+                x, a, res = req.id[-3:]
+                if d.decision == "Allowed":
+                    extra.append(clingo.Function("can" + suffix, [string(x), string(a), string(res)]))
+                elif d.decision == "ConditionallyAllowed":
+                    extra.append(clingo.Function("can_if" + suffix, [string(x), string(a), string(res)]))
+        if reqs or grew:
+            tick("escalation rules")
+            continue
+        if on_demand and edges.ways(out, admins, max_steps):
+            tick("ways to arbitrary permissions")
+            continue
+        break
     titles = _titles(prog.files)
     requires = _requires(prog.files)
     esc, cond, dist, nxt = [], set(), {}, {}
@@ -403,6 +423,197 @@ def _gain(sym) -> str:
     return _str(sym)
 
 
+ASSUME = "sts:AssumeRole"
+_GRANTED = ("Allowed", "ConditionallyAllowed")
+
+
+class _Edges:
+    """Assume-role edges, evaluated when asked for and stated as facts once each:
+
+    - ``into(roles)``: every principal that may assume each role (``Analyzer.assumers``);
+    - ``out(principals)``: every role each principal may assume: the roles whose trust policy can
+      name it (``Analyzer.assumable_by``), each pair evaluated as ``assumers`` asks it (whoever the
+      trust candidates leave out cannot be allowed: the filter is sound, so a pair allowed here is
+      an edge there too);
+    - ``services(roles)``: the AWS services each role's trust policy names, evaluated the same way;
+    - ``ways(answer, ...)``: the edges the distances to arbitrary permissions depend on.
+
+    Each returns how many facts it added."""
+
+    def __init__(self, analyzer: Analyzer, prog: "_Program"):
+        self.analyzer = analyzer
+        self.prog = prog
+        self.decisions: dict = {}  # (who, role) -> (Decision, Request)
+        self.into_of: dict = {}  # role -> principals that may assume it (complete once asked)
+        self.out_of: dict = {}  # principal -> roles it may assume (complete once asked)
+        self.services_of: set = set()  # (role, service) stated
+
+    def _edge(self, who: str, role: str, d, req) -> int:
+        if (who, role) in self.decisions:
+            return 0
+        self.decisions[(who, role)] = (d, req)
+        self.prog.fact("assumes", who, role)
+        return 1
+
+    def _service(self, role: str, who: str) -> int:
+        key = (role, who.lower())
+        if key in self.services_of:
+            return 0
+        self.services_of.add(key)
+        self.prog.fact("trusts_service", role, who.lower())
+        return 1
+
+    def known(self, who: str, action: str, role: str):
+        """For an `sts:AssumeRole` request of a principal on a role whose assumers are known:
+        (Decision, Request) when it may, () when it may not; None when not known.  The edge was
+        asked as the request would be (same principal, role, account, no context)."""
+        if action.lower() != ASSUME.lower() or role not in self.into_of or who not in self.analyzer.principals:
+            return None
+        if self.analyzer.resource_account(role) != self.analyzer.principals[role].account:
+            return None
+        return self.decisions.get((who, role), ())
+
+    def into(self, roles: Sequence[str]) -> int:
+        todo = [r for r in roles if r not in self.into_of and isinstance(self.analyzer.principals.get(r), Role)]
+        if not todo:
+            return 0
+        added = 0
+        for role, lst in self.analyzer.assumers(todo).items():
+            got = self.into_of[role] = set()
+            for who, d, req in lst:
+                if "." in who and not who.startswith("arn:"):
+                    added += self._service(role, who)
+                elif who in self.analyzer.principals:
+                    got.add(who)
+                    added += self._edge(who, role, d, req)
+        return added
+
+    def out(self, principals: Sequence[str]) -> int:
+        an = self.analyzer
+        reqs = []
+        for who in principals:
+            if who in self.out_of or who not in an.principals:
+                continue
+            got = self.out_of[who] = set()
+            for role in sorted(an.assumable_by(who)):
+                r = an.principals.get(role)
+                if role == who or not isinstance(r, Role) or r.trust is None:
+                    continue
+                if role in self.into_of:
+                    if who in self.into_of[role]:
+                        got.add(role)
+                    continue
+                reqs.append(an.request(who, ASSUME, role, None, r.account, True, (), rid=(who, role)))
+        added = 0
+        for req, d in zip(reqs, evaluate(reqs, exact_conditions=False) if reqs else []):
+            if d.decision in _GRANTED:
+                who, role = req.id
+                self.out_of[who].add(role)
+                added += self._edge(who, role, d, req)
+        return added
+
+    def services(self, roles: Sequence[str]) -> int:
+        an = self.analyzer
+        reqs = []
+        for role in roles:
+            r = an.principals.get(role)
+            if not isinstance(r, Role) or r.trust is None:
+                continue
+            names = set()
+            for st in r.trust.statements:
+                if st.effect != "Allow" or st.principals is None or st.not_principal:
+                    continue
+                for pr in st.principals:
+                    if pr.type == "Service" and pr.value != "*" and "${" not in pr.value:
+                        names.add(pr.value)
+            reqs += [an.request(v, ASSUME, role, None, r.account, True, (), rid=(role, v)) for v in sorted(names) if v != role]
+        added = 0
+        for req, d in zip(reqs, evaluate(reqs, exact_conditions=False) if reqs else []):
+            role, who = req.id
+            if d.decision in _GRANTED and "." in who and not who.startswith("arn:"):
+                added += self._service(role, who)
+        return added
+
+    def _enterable(self, principal: str) -> bool:
+        """Whether some user or role could ever assume ``principal``: a role whose trust policy
+        has an Allow naming `*`, an AWS principal or account, or with NotPrincipal (Service,
+        Federated and CanonicalUser entries never name a user or role: match.principal_match)."""
+        r = self.analyzer.principals.get(principal)
+        if not isinstance(r, Role) or r.trust is None:
+            return False
+        for st in r.trust.statements:
+            if st.effect != "Allow" or st.principals is None:
+                continue
+            if st.not_principal or any(pr.type in ("*", "AWS") or pr.value == "*" for pr in st.principals):
+                return True
+        return False
+
+    def ways(self, answer: list, admins: set, max_steps: int) -> int:
+        """The edges the rules' distances depend on (core.lp: to_admin, fwd):
+
+        - into every principal within max_steps steps of arbitrary permissions (backward from the
+          administrators, the principals that escalate to admin or raise someone, over the edges
+          and the method steps found): ``to_admin`` and ``next_step`` read only edges into
+          principals that have a distance, and those are within that many steps;
+        - out of the principals on the ways from each principal that raises others to the
+          principals it raises, breadth first until each is reached (or max_steps): ``raised``
+          is read for whether it holds and, through ``admin_dist``, for its least number of steps,
+          which the first layer that reaches the principal gives.
+        Edges that are neither change no answer."""
+        an = self.analyzer
+        goals = set(admins)
+        raises: dict = {}
+        before: dict = {}  # method steps, backward: gain -> actors
+        after: dict = {}  # ... forward: actor -> gains
+        for s in answer:
+            if s.name != "escalation":
+                continue
+            x, g = _str(s.arguments[0]), _gain(s.arguments[3])
+            if g == "admin":
+                goals.add(x)
+            elif g.startswith("raise:"):
+                goals.add(x)
+                if g[6:] != x:
+                    raises.setdefault(x, set()).add(g[6:])
+            elif g in an.principals and g != x:
+                before.setdefault(g, set()).add(x)
+                after.setdefault(x, set()).add(g)
+        added = 0
+        seen = set(goals)
+        frontier = sorted(goals)
+        for _ in range(max_steps + 1):
+            added += self.into(frontier)
+            nxt = set()
+            for n in frontier:
+                for y in self.into_of.get(n, set()) | before.get(n, set()):
+                    if y not in seen:
+                        seen.add(y)
+                        nxt.add(y)
+            frontier = sorted(nxt)
+            if not frontier:
+                break
+        for x in sorted(raises):
+            # a principal no step leads to is reached by no way: a user, or a role whose trust
+            # policy names no AWS principal (only services or identity providers), that no
+            # method gives
+            left = {p for p in raises[x] if p in before or self._enterable(p)}
+            reached = {x}
+            layer = [x]
+            for _ in range(max_steps):
+                if not layer or not left:
+                    break
+                added += self.out(layer)
+                nxt = []
+                for y in layer:
+                    for z in sorted(self.out_of.get(y, set()) | after.get(y, set())):
+                        if z not in reached:
+                            reached.add(z)
+                            nxt.append(z)
+                            left.discard(z)
+                layer = nxt
+        return added
+
+
 def _reachable(principal: str, edges: dict) -> set:
     adj: dict = {}
     for a, b in edges:
@@ -443,17 +654,6 @@ def _everything(rid, pol):
     from .request import Request
 
     return Request(id=rid, principal="arn:aws:iam::000000000000:user/probe", action="*", resource="*", resource_account="000000000000", identity=[pol])
-
-
-def _trusted_services(role: Role) -> set:
-    out = set()
-    if role.trust is None:
-        return out
-    for st in role.trust.statements:
-        for pr in st.principals or ():
-            if pr.type == "Service":
-                out.add(pr.value.lower())
-    return out
 
 
 _WORKLOAD_KINDS = [

@@ -1,0 +1,115 @@
+"""The escalation driver asks fewer questions than the rules could read, and the answers stay the
+same: assume-role edges evaluated on demand give the findings that every edge gives (a rules file
+of the user's makes the driver evaluate every edge), and the filter that leaves requests out
+never leaves out one the evaluation would allow."""
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from reasoner import match
+from reasoner.analysis import Analyzer
+from reasoner.escalate import _MayAllow, _required_actions, escalations, rule_files
+from reasoner.evaluate import evaluate
+from reasoner.load import load
+
+from .conftest import ROOT
+
+BENCH = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCH))
+synth = pytest.importorskip("synth")
+
+
+def _canonical(result) -> list[str]:
+    """Findings as sorted JSON texts.  Within one layer of a proof the statements are listed in
+    the order the evaluation numbered policies in its batch, which depends on what else the batch
+    held: those lists are compared as sets."""
+    out = []
+    for f in result.as_json()["findings"]:
+        for h in f["proof"]["hops"]:
+            for v in h.get("reasons", {}).values():
+                for slot in v if isinstance(v, list) else [v]:
+                    for k in ("allow", "deny"):
+                        if k in slot:
+                            slot[k] = sorted(slot[k], key=lambda x: json.dumps(x, sort_keys=True))
+        out.append(json.dumps(f, sort_keys=True))
+    return sorted(out)
+
+
+@pytest.fixture(scope="module")
+def estates(tmp_path_factory):
+    if not synth.AWS_MANAGED.is_file():
+        pytest.skip("../shared/data/aws-managed-policies.jsonl is not beside the checkout")
+    root = tmp_path_factory.mktemp("demand")
+    out = {"example": ROOT / "examples" / "estate"}
+    for name, roles, policies, seed, single in [("org-7", 100, 30, 7, False), ("org-11", 120, 40, 11, False), ("one-account-7", 100, 30, 7, True)]:
+        synth.generate(root / name, roles, policies, seed, single=single)
+        out[name] = root / name
+    return out
+
+
+@pytest.fixture(scope="module")
+def every_edge(tmp_path_factory):
+    """An empty rules file: with rules of the user's, every edge is evaluated."""
+    f = tmp_path_factory.mktemp("rules") / "none.lp"
+    f.write_text("% no methods\n")
+    return f
+
+
+@pytest.mark.parametrize("name", ["example", "org-7", "org-11", "one-account-7"])
+@pytest.mark.parametrize("max_steps", [6, 2])
+def test_edges_on_demand_give_the_same_findings(estates, every_edge, name, max_steps):
+    est = load(str(estates[name]))
+    demand = escalations(Analyzer(est), max_steps=max_steps)
+    every = escalations(Analyzer(est), rules=[every_edge], max_steps=max_steps)
+    assert demand.admins == every.admins
+    assert demand.admin_conditions == every.admin_conditions
+    assert _canonical(demand) == _canonical(every)
+    if name != "example":
+        assert demand.findings and any(f.steps_to_admin for f in demand.findings)
+
+
+def test_left_out_requests_are_not_allowed(estates):
+    """Every request the filter leaves out is denied by the evaluation (a sample of them, over the
+    actions the rules require and every principal, policy and workload as the resource)."""
+    est = load(str(estates["org-11"]))
+    an = Analyzer(est)
+    may = _MayAllow(an)
+    resources = sorted(an.principals) + sorted({w.arn for a in est.accounts.values() for w in a.workloads})
+    resources += sorted({mp.arn for a in est.accounts.values() for mp in a.managed_policies.values()})
+    actions = sorted(_required_actions(rule_files()))
+    matching: dict = {}
+
+    def near(x: str, a: str) -> list:
+        """Resources one of x's identity Allow statements for a names (not by `*`)."""
+        out = []
+        for pol, _ in est.identity_policies(x):
+            for st in pol.statements:
+                if st.effect == "Allow" and st.resources and any(match.action_matches(p.lower(), a) for p in st.actions):
+                    for pat in st.resources:
+                        if pat not in matching:
+                            matching[pat] = [r for r in resources if pat != "*" and match.arn_matches(pat, r)]
+                        out += matching[pat]
+        return out
+
+    rng = random.Random(5)
+    asked, left = [], 0
+    while left < 1500:
+        a = rng.choice(actions)
+        # mostly principals with an identity Allow that mentions the action, and resources it
+        # names: the filter then judges resources, SCP levels and boundaries
+        holders = sorted(an.candidates(a))
+        x = rng.choice(holders) if holders and rng.random() < 0.8 else rng.choice(sorted(an.principals))
+        named = near(x, a)
+        r = rng.choice(named) if named and rng.random() < 0.6 else rng.choice(resources)
+        could = may.could(x, a, r)
+        left += not could
+        asked.append((could, an.request(x, a, r, None, None, True, rid=(x, a, r))))
+    decisions = evaluate([req for _, req in asked])
+    granted = [(could, d.id) for (could, _), d in zip(asked, decisions) if d.decision in ("Allowed", "ConditionallyAllowed")]
+    assert [rid for could, rid in granted if not could] == []
+    assert len(granted) > 100  # the sample reaches requests that are allowed
