@@ -316,12 +316,27 @@ def _condition_pieces(k: str, v: dict) -> Iterator[tuple[str, Any, Any]]:
     ``_WHOLE_BLOCK`` when the operator's value is not a non-empty map): the member a piece
     stands for is only made to report it."""
     for op, block in v.items():
-        head = "{" + k + ":{" + _key_token(op)
         if isinstance(block, dict) and block:
+            string_piece = _STRING_PIECES.get((k, op))  # the piece of a string key with a string value
+            if string_piece is None:
+                string_piece = _string_piece(k, op)
             for ck, cv in block.items():
-                yield head + ("{k:" if type(ck) is str else "{@:") + ("s" if type(cv) is str else _skel(cv, 3)) + "}}}", op, ck
+                if type(cv) is str and type(ck) is str:
+                    yield string_piece, op, ck
+                else:
+                    yield "{" + k + ":{" + _key_token(op) + ("{k:" if type(ck) is str else "{@:") + _skel(cv, 3) + "}}}", op, ck
         else:
-            yield head + _skel(block, 2) + "}}", op, _WHOLE_BLOCK
+            yield "{" + k + ":{" + _key_token(op) + _skel(block, 2) + "}}", op, _WHOLE_BLOCK
+
+
+_STRING_PIECES: dict[tuple, str] = {}
+
+
+def _string_piece(k: str, op: Any) -> str:
+    piece = "{" + k + ":{" + _key_token(op) + "{k:s}}}"
+    if len(_STRING_PIECES) < 100_000:
+        _STRING_PIECES[(k, op)] = piece
+    return piece
 
 
 def _condition_member(k: str, v: dict, op: Any, ck: Any) -> dict:
@@ -834,15 +849,15 @@ class _Lowering:
         for t, vals in v.items():
             listed = type(vals) is list
             for i, val in enumerate(vals if listed else (vals,)):
-                p = path + (t, i) if listed else path + (t,)
                 if t == "AWS" and val not in _GOOD_AWS_PRINCIPALS:
+                    p = path + (t, i) if listed else path + (t,)
                     if not _is_aws_principal(val):
                         self.error(p, f"{code(val)} is not a valid AWS principal", "use an account id, an IAM or STS ARN, or `*`")
                         continue
                     if self.template(val, p):
                         _GOOD_AWS_PRINCIPALS.add(val)
-                else:
-                    self.template(val, p)
+                elif "${" in val:  # (the grammar let only strings through)
+                    self.template(val, path + (t, i) if listed else path + (t,))
                 out.append(Principal(t, val))
         return tuple(out)
 
