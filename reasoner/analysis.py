@@ -354,7 +354,7 @@ class Analyzer:
             b = self.estate.boundary_of(base)
             if b is not None:
                 boundary = [b]
-            levels = self.estate.scp_levels(p.account)
+            levels = self._levels("scp", p.account)
             if levels is None:
                 mgmt = True
             else:
@@ -365,13 +365,13 @@ class Analyzer:
             # so they are taken to allow (the answer says so)
             identity = [_allow_all(who.account)]
         elif who.kind == "root" and who.account in self.estate.accounts:
-            levels = self.estate.scp_levels(who.account)
+            levels = self._levels("scp", who.account)
             mgmt = levels is None
             scps = levels or []
         res_account = self.resource_account(resource, resource_account)
-        rcps = self.estate.rcp_levels(res_account) if res_account else []
-        ctx = dict(self.principal_context(principal))
-        ctx.update(self.resource_context(res_account))
+        rcps = self._levels("rcp", res_account) if res_account else []
+        ctx = dict(self._memo("principal", principal, self.principal_context))
+        ctx.update(self._memo("resource", res_account, self.resource_context))
         known = ["aws:principaltag/"] if p is not None else []
         absent = set(k.lower() for k in absent)
         if who.kind != "service":
@@ -411,6 +411,18 @@ class Analyzer:
             management_principal=mgmt,
             management_resource=rcps is None,
         )
+
+    def _memo(self, kind: str, key, compute):
+        """What the estate says of a principal or account, worked out once (the estate does not
+        change under an analyzer); callers copy before changing."""
+        memo = self.__dict__.setdefault("_memos", {})
+        k = (kind, key)
+        if k not in memo:
+            memo[k] = compute(key)
+        return memo[k]
+
+    def _levels(self, kind: str, account: Optional[str]):
+        return self._memo(kind, account, self.estate.scp_levels if kind == "scp" else self.estate.rcp_levels)
 
     def missing_for(self, principal: str, resource_account: Optional[str]) -> list[str]:
         """What the estate lacks that an answer about this principal and resource depends on."""
@@ -566,26 +578,38 @@ class Analyzer:
         """Who a role's trust policy can reach: those it names, and with an identity Allow for
         sts:AssumeRole, the principals of the accounts it names (or of every account for `*`)."""
         out: set[str] = set()
-        assume = {p for p in self.candidates(ASSUME) if self._may_name(p, ASSUME, role.arn)}
+        cands = self.candidates(ASSUME)
+        everyone = None
+
+        def assume(account: Optional[str] = None) -> set:
+            """Principals (of one account, or of every one) with an identity Allow for
+            sts:AssumeRole that could name the role."""
+            nonlocal everyone
+            if account is None:
+                if everyone is None:
+                    everyone = {p for p in cands if self._may_name(p, ASSUME, role.arn)}
+                return everyone
+            return {p for p in self._assume_in(account) if self._may_name(p, ASSUME, role.arn)}
+
         for st in role.trust.statements:
             if st.effect != "Allow" or st.principals is None:
                 continue
             if st.not_principal:
-                out |= assume | set(self.by_account.get(role.account, ()))
+                out |= assume() | set(self.by_account.get(role.account, ()))
                 continue
             for pr in st.principals:
                 v = pr.value
                 if pr.type == "*" or v == "*":
                     # `*` names every principal: in the role's own account that suffices without
                     # an identity Allow; elsewhere the identity side must allow too
-                    out |= assume | set(self.by_account.get(role.account, ()))
+                    out |= assume() | set(self.by_account.get(role.account, ()))
                 elif pr.type == "Service" and "${" not in v:
                     out.add(v)
                 elif pr.type == "AWS":
                     acct = v if re.fullmatch(r"\d{12}", v) else (_ACCOUNT_ARN.match(v).group(1) if _ACCOUNT_ARN.match(v) else None)
                     if acct:
                         if acct in self.estate.accounts:
-                            out |= {p for p in assume if self.principals[p].account == acct}
+                            out |= assume(acct)
                         else:
                             out.add(f"arn:aws:iam::{acct}:root")
                     elif "${" not in v:
@@ -595,6 +619,17 @@ class Analyzer:
                         elif match.PrincipalInfo(v).account not in self.estate.accounts:
                             out.add(v)
         return out
+
+    def _assume_in(self, account: str) -> list:
+        """The principals of an account with an identity Allow mentioning sts:AssumeRole."""
+        cache = self.__dict__.setdefault("_assume_by_account", None)
+        if cache is None:
+            cache = self._assume_by_account = {}
+            for p in self.candidates(ASSUME):
+                pr = self.principals.get(p)
+                if pr is not None:
+                    cache.setdefault(pr.account, []).append(p)
+        return cache.get(account, [])
 
     def _may_name(self, principal: str, action: str, resource: str) -> bool:
         """Whether some identity Allow of the principal that mentions the action could match the
