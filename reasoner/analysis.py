@@ -275,7 +275,7 @@ class Analyzer:
     def base(self, arn: str) -> str:
         """The estate principal behind an ARN: a role session's role (found by name: session ARNs
         carry no path), else the ARN itself."""
-        who = match.PrincipalInfo(arn)
+        who = match.principal_info(arn)
         if who.kind == "session":
             return self.role_by_name.get((who.account, who.role_name), _role_of_session(arn))
         return arn
@@ -341,7 +341,7 @@ class Analyzer:
         resource_tags: Optional[dict] = None,
     ) -> Request:
         """The request `principal` would make, with every policy the estate puts in force."""
-        who = match.PrincipalInfo(principal)
+        who = match.principal_info(principal)
         base = self.base(principal)
         p = self.principals.get(base)
         identity: list[Policy] = []
@@ -433,7 +433,7 @@ class Analyzer:
             if not acct or (resource_account and resource_account in acct) or any(a in principal for a in acct):
                 if "organization" in low or "scp" in low or "rcp" in low or acct or "resource" in low:
                     out.append(m)
-        who = match.PrincipalInfo(principal)
+        who = match.principal_info(principal)
         if who.account and who.account not in self.estate.accounts and who.kind != "service":
             out.append(f"identity policies of account {who.account} not collected: assumed to allow")
         return sorted(set(out))
@@ -475,7 +475,7 @@ class Analyzer:
                             if acct not in self.estate.accounts:
                                 out.add(f"arn:aws:iam::{acct}:root")
                         elif v.startswith("arn:") and "${" not in v:
-                            who = match.PrincipalInfo(v)
+                            who = match.principal_info(v)
                             if who.kind in ("user", "role", "session") and (v in self.principals or who.kind == "session" or who.account not in self.estate.accounts):
                                 out.add(v)
                             elif who.kind == "role" and (who.account, who.role_name) in self.role_by_name:
@@ -515,7 +515,7 @@ class Analyzer:
                     [req.principal],
                     [hop],
                     self.missing_for(req.principal, res_account),
-                    external=match.PrincipalInfo(req.principal).account not in self.estate.accounts,
+                    external=match.principal_info(req.principal).account not in self.estate.accounts,
                 )
         if not direct:
             self._add_chains(found, context, absent, max_hops)
@@ -616,7 +616,7 @@ class Analyzer:
                         base = self.base(v)
                         if base in self.principals:
                             out.add(base)
-                        elif match.PrincipalInfo(v).account not in self.estate.accounts:
+                        elif match.principal_info(v).account not in self.estate.accounts:
                             out.add(v)
         return out
 
@@ -660,7 +660,7 @@ class Analyzer:
     def assumable_by(self, principal: str) -> set[str]:
         """Roles whose trust policy can reach ``principal`` (a filter for forward search)."""
         idx = self._trust_index
-        who = match.PrincipalInfo(principal)
+        who = match.principal_info(principal)
         out = set(idx["any"])
         out |= idx["arn"].get(self.base(principal), set())
         if who.account:
@@ -681,7 +681,7 @@ class Analyzer:
             nxt = []
             for role, lst in got.items():
                 for who, d, req in lst:
-                    if match.PrincipalInfo(who).kind == "service":
+                    if match.principal_info(who).kind == "service":
                         continue  # services act through workloads: see escalations
                     edges[(who, role)] = (d, req)
                     if who not in seen:
@@ -727,7 +727,7 @@ class Analyzer:
                 path[:-1] + final.path,
                 hops,
                 sorted(set(final.missing) | set(self.missing_for(who, None))),
-                external=match.PrincipalInfo(who).account not in self.estate.accounts,
+                external=match.principal_info(who).account not in self.estate.accounts,
             )
 
     # ------------------------------------------------------------------ can / path
@@ -859,7 +859,7 @@ class Analyzer:
             for action in actions:
                 got = self.who_can(action, res, resource_account=owner)
                 for a in got.principals:
-                    who = match.PrincipalInfo(a.principal)
+                    who = match.principal_info(a.principal)
                     acct = who.account
                     outside = acct is None or (acct not in members if members is not None else acct != owner)
                     if who.kind == "service":
@@ -933,7 +933,7 @@ def _s3_bucket(resource: str) -> Optional[str]:
 
 def _role_of_session(arn: str) -> str:
     """A role session's role ARN (without path: sessions do not carry it), else the ARN."""
-    who = match.PrincipalInfo(arn)
+    who = match.principal_info(arn)
     if who.kind == "session":
         return f"arn:{who.partition}:iam::{who.account}:role/{who.role_name}"
     return arn

@@ -353,7 +353,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     per request."""
     R = _R
     add = batch.add
-    who = match.PrincipalInfo(req.principal)
+    who = match.principal_info(req.principal)
     res_account = req.resource_account
     if res_account is None:
         parts = match.split_arn(req.resource)
@@ -672,7 +672,7 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
     plans = {}
     for u, req, allows, denies, negated in jobs:
         info = per[u]
-        same = match.PrincipalInfo(req.principal).account == req.resource_account
+        same = match.principal_info(req.principal).account == req.resource_account
         plans[u] = _layer_plan(info, allows, same)
     first_masks = []
     for u, req, allows, denies, _ in jobs:
@@ -851,7 +851,7 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditio
         info = per[u]
         pols = batch.pols[rid]
         reasons = _lazy_reasons(batch, info, req, pols, batch.checked[rid])
-        same = match.PrincipalInfo(req.principal).account == req.resource_account
+        same = match.principal_info(req.principal).account == req.resource_account
         conditions = []
         pending = None
         if info["decision"] == "ConditionallyAllowed":

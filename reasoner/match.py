@@ -416,3 +416,16 @@ def principal_match(entry_type: str, value: str, who: PrincipalInfo) -> Optional
     if who.kind == "session" and svc == "iam" and rest.startswith("role/") and rest.rsplit("/", 1)[-1] == who.role_name:
         return "role"
     return None
+
+
+_PRINCIPALS: dict[str, PrincipalInfo] = {}
+
+
+def principal_info(text: str) -> PrincipalInfo:
+    """:class:`PrincipalInfo` of a principal, made once per name (the objects are not changed)."""
+    got = _PRINCIPALS.get(text)
+    if got is None:
+        if len(_PRINCIPALS) > 200_000:
+            _PRINCIPALS.clear()
+        got = _PRINCIPALS[text] = PrincipalInfo(text)
+    return got
