@@ -310,23 +310,36 @@ def _principal_key(key: str) -> bool:
 _NEUTRAL: dict[int, tuple] = {}
 
 
-def _neutral(st: Statement) -> bool:
+_ACCOUNT_ROOT = re.compile(r"arn:[^:]+:iam::\d{12}:root\Z")
+
+
+def _neutral(st: Statement):
     """Whether what a statement's facts say about a request depends only on the question (action,
-    resource, the context keys that do not come from the principal), not on who asks: no
-    Principal element other than `*`, no policy variables, no condition on a principal's key.
-    Such a statement is stated once per question and shared by every request that asks it."""
+    resource, the context keys that do not come from the principal), not on who asks: "q" when
+    it has no Principal element other than `*`, no policy variables, no condition on a
+    principal's key; "qa" when, besides, its Principal element names only accounts, services or
+    identity providers, so that it depends on the principal's kind and account (and the name of
+    a service or provider) alone; None otherwise.  Statements of the first two sorts are stated
+    once per question (and kind and account) and shared by every request that asks it."""
     got = _NEUTRAL.get(id(st))
     if got is not None and got[0] is st:
         return got[1]
-    ok = True
+    ok = "q"
     if st.principals is not None:
-        ok = not st.not_principal and all(
-            (pr.type == "*" or (pr.type == "AWS" and pr.value == "*")) for pr in st.principals
-        )
-    if ok and st.resources is not None:
-        ok = not any("${" in r for r in st.resources)
-    if ok:
-        ok = not any(_principal_key(c.key.lower()) or any("${" in v for v in c.values) for c in st.conditions)
+        if st.not_principal:
+            ok = None
+        elif not all(pr.type == "*" or (pr.type == "AWS" and pr.value == "*") for pr in st.principals):
+            ok = "qa" if all(
+                "${" not in pr.value and (
+                    pr.type in ("*", "Service", "Federated")
+                    or (pr.type == "AWS" and (pr.value == "*" or re.fullmatch(r"\d{12}", pr.value) or _ACCOUNT_ROOT.match(pr.value)))
+                )
+                for pr in st.principals
+            ) else None
+    if ok and st.resources is not None and any("${" in r for r in st.resources):
+        ok = None
+    if ok and any(_principal_key(c.key.lower()) or any("${" in v for v in c.values) for c in st.conditions):
+        ok = None
     if len(_NEUTRAL) > 200_000:
         _NEUTRAL.clear()
     _NEUTRAL[id(st)] = (st, ok)
@@ -408,9 +421,26 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     shared = batch.shared
     sides = (shadow_allow, shadow_deny)
 
+    by_account = []  # the handle of the question asked by principals of this kind and account
+
     def statement(P, pid, pol, st):
         key = None
-        if _neutral(st):
+        sort = _neutral(st)
+        if sort == "qa":
+            if not by_account:
+                k = (qkey, who.kind, who.account, who.text if who.kind in ("service", "federated") else None)
+                h = batch.questions.get(k)
+                if h is None:
+                    h = batch.questions[k] = len(batch.questions)
+                by_account.append((h, number(h)))
+                add("asks", R, by_account[0][1])
+            h, QA = by_account[0]
+            key = (h, pid, st.index)
+            if key in shared:
+                mine = shared[key]
+            else:
+                mine = shared[key] = _statement_facts(batch.add_shared, QA, "q_", P, pol, st, req, who, context, request_is_pattern)
+        elif sort:
             key = (qh, pid, st.index)
             if key in shared:
                 mine = shared[key]
@@ -455,7 +485,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
                 P = number(pid)
                 for st in _candidates(pol, action):
                     batch.statement(pid, pol, st)
-                    if _neutral(st):
+                    if _neutral(st) == "q":
                         key = (qh, pid, st.index)
                         mine = shared.get(key) if key in shared else shared.setdefault(key, _statement_facts(batch.add_shared, Q, "q_", P, pol, st, req, who, context, request_is_pattern))
                         if mine:
@@ -477,7 +507,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
                 add("shadows_all", R, Pd, Sd)
             elif dkey not in batch.shadowing:
                 batch.shadowing.add(dkey)
-                batch.add_shared("q_shadows_all", Q, Pd, Sd)
+                batch.add_shared("q_shadows_all", number(dkey[0]), Pd, Sd)
             continue
         for Pa, Sa, apats, _ in shadow_allow:
             if all(any(match.arn_covers(d, a) for d in dpats) for a in apats):

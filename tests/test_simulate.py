@@ -230,3 +230,40 @@ def test_deferred_conditions_are_the_exact_ones():
     assert all(d._pending is None for d in waiting[: len(waiting) // 2])
     for a, b in zip(deferred, exact):
         assert a.conditions == b.conditions, a.id
+
+
+def test_shared_question_facts_decide_each_principal_as_alone():
+    """Requests asking the same question share the facts of statements that do not depend on who
+    asks (or only on the principal's kind and account): a batch of principals of several kinds
+    and accounts, against one trust policy naming an account, a service, a provider and `*` under
+    conditions, decides each as it would alone."""
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Acct", "Effect": "Allow", "Principal": {"AWS": "111111111111"}, "Action": "sts:AssumeRole",
+         "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
+        {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "sts:AssumeRole"},
+        {"Sid": "Svc", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+        {"Sid": "Idp", "Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::111111111111:saml-provider/corp"}, "Action": "sts:AssumeRoleWithSAML"},
+        {"Sid": "Org", "Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole",
+         "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}},
+        {"Sid": "NoTag", "Effect": "Deny", "Principal": {"AWS": "222222222222"}, "Action": "sts:AssumeRole",
+         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "red"}}},
+    ]}
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole*", "Resource": "*"}]}
+    principals = [
+        "arn:aws:iam::111111111111:user/a", "arn:aws:iam::111111111111:user/b", "arn:aws:iam::111111111111:role/r",
+        "arn:aws:iam::222222222222:user/c", "arn:aws:iam::222222222222:role/d", "arn:aws:iam::333333333333:user/e",
+        "lambda.amazonaws.com", "ec2.amazonaws.com", "arn:aws:iam::111111111111:saml-provider/corp", "*",
+        "arn:aws:sts::222222222222:assumed-role/d/s",
+    ]
+    reqs = []
+    for i, p in enumerate(principals):
+        for action in ("sts:AssumeRole", "sts:AssumeRoleWithSAML"):
+            for unknown in (True, False):
+                reqs.append({"id": f"{i}-{action}-{unknown}", "principal": p, "action": action,
+                             "resource": "arn:aws:iam::111111111111:role/target", "resourceAccount": "111111111111",
+                             "unknownContext": unknown, "resourcePolicy": trust, "identityPolicies": [allow]})
+    together = simulate_batch(reqs)
+    assert {d.decision for d in together} >= {"Allowed", "ConditionallyAllowed", "ImplicitlyDenied"}
+    for r, t in zip(reqs, together):
+        alone = simulate(r)
+        assert (t.decision, t.blocked_by, t.conditions, t.reasons) == (alone.decision, alone.blocked_by, alone.conditions, alone.reasons), r["id"]
