@@ -8,6 +8,7 @@ vpcEndpointPolicies, wildcardOnlyAction.
 from __future__ import annotations
 
 import json
+import marshal
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -133,7 +134,10 @@ def _policy(doc: Any, kind: PolicyKind, name: str, source: Source, path: tuple, 
     # The same document recurs across requests: a document that parsed without a word is parsed
     # once and shared (its statements are then stated once per batch); where it sits in each
     # request is recorded in `locations`, so reasons stay located in the request's own text.
-    key = (kind, name, json.dumps(doc, sort_keys=True, default=str))
+    try:
+        key = (kind, name, marshal.dumps(doc))  # the decoded document's exact content and order
+    except ValueError:
+        key = (kind, name, json.dumps(doc, sort_keys=True, default=str))
     pol = _policy_cache.get(key)
     if pol is not None:
         locations[id(pol)] = path
