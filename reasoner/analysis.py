@@ -977,25 +977,35 @@ def chain_distances(edges: Iterable[tuple[str, str]], goals: Iterable[str], max_
     encodings/reach/chains.lp over the edges found."""
     ctl = clingo.Control(["--warn=none"])
     ctl.load(str(encoding_file("reach/chains.lp")))
-    with ctl.backend() as b:
-        def fact(name, *args):
-            b.add_rule([b.add_atom(clingo.Function(name, args))])
+    ids: dict[str, object] = {}
+    names: list[str] = []
 
+    def node(name: str):
+        sym = ids.get(name)
+        if sym is None:
+            sym = ids[name] = number(len(names))  # principals are numbered: one symbol each
+            names.append(name)
+        return sym
+
+    with ctl.backend() as b:
+        add_atom, add_rule, Function = b.add_atom, b.add_rule, clingo.Function
         for x, y in edges:
-            fact("edge", string(x), string(y))
+            add_rule([add_atom(Function("edge", (node(x), node(y))))])
         for g in goals:
-            fact("goal", string(g))
-        fact("max_hops", number(max_hops))
+            add_rule([add_atom(Function("goal", (node(g),)))])
+        add_rule([add_atom(Function("max_hops", (number(max_hops),)))])
     ctl.ground([("base", [])])
     dist: dict[str, int] = {}
     nxt: dict[str, set] = {}
     with ctl.solve(yield_=True) as h:
         for m in h:
             for sym in m.symbols(shown=True):
-                if sym.name == "dist":
-                    dist[sym.arguments[0].string] = sym.arguments[1].number
-                elif sym.name == "next":
-                    nxt.setdefault(sym.arguments[0].string, set()).add(sym.arguments[1].string)
+                name, _, rest = str(sym).partition("(")
+                a, b_ = rest[:-1].split(",")
+                if name == "dist":
+                    dist[names[int(a)]] = int(b_)
+                elif name == "next":
+                    nxt.setdefault(names[int(a)], set()).add(names[int(b_)])
             break
     return dist, nxt
 
