@@ -59,10 +59,15 @@ _CONDITION_OPERATORS = (
 
 
 @contextmanager
-def gc_paused():
+def gc_paused(long_lived: bool = False):
     """Pause the cyclic garbage collector while building many small acyclic objects (decoded
     JSON, model, symbols): its passes over every live object cost a quarter of a bulk load and
-    find nothing to free.  Reference counting still frees everything as usual."""
+    find nothing to free.  Reference counting still frees everything as usual.
+
+    ``long_lived``: what is built stays (a loaded estate).  The objects made meanwhile then join
+    the oldest generation as the collector resumes, instead of being scanned all at once by the
+    next pass over the young generation, which finds nothing in them either (``gc.freeze`` and
+    ``gc.unfreeze``: two list moves; skipped when the process keeps frozen objects of its own)."""
     if not gc.isenabled():
         yield
         return
@@ -70,6 +75,9 @@ def gc_paused():
     try:
         yield
     finally:
+        if long_lived and gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 

@@ -33,7 +33,7 @@ def load(path: str | Path, strict: bool = False, account_id: Optional[str] = Non
     authorization-details file (a one-account snapshot; its account id is read from the ARNs
     inside, or given as ``account_id``), or the JSON of `terraform show -json` (plan or state;
     ``account_id`` resolves ARNs that are known only after apply)."""
-    with gc_paused():  # decoded JSON and the model are acyclic: reference counting frees them
+    with gc_paused(long_lived=True):  # decoded JSON and the model are acyclic; the estate stays
         return _load(path, strict, account_id)
 
 
