@@ -193,3 +193,24 @@ def test_public_bucket_is_readable_by_anonymous_callers(tmp_path):
     got = _by_principal(a.who_can("s3:GetObject", "arn:aws:s3:::public-site/index.html"))
     assert {"anonymous", "arn:aws:iam::444455556666:user/nopolicy"} <= set(got)
     assert got["anonymous"].conditions == []
+
+
+def test_who_can_on_a_set_of_resources_keeps_principals_allowed_on_part_of_it(tmp_path):
+    """Principals are only left out before evaluation when no identity Allow of theirs can reach
+    the resource; for a set of resources (`b/*`) an Allow on part of it (`b/data/*`) reaches it."""
+    acct = tmp_path / "accounts" / "444455556666"
+    acct.mkdir(parents=True)
+
+    def user(name, resource):
+        doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": resource}]}
+        return {"UserName": name, "UserId": "AIDA" + name.upper(), "Arn": f"arn:aws:iam::444455556666:user/{name}", "Path": "/",
+                "GroupList": [], "AttachedManagedPolicies": [], "UserPolicyList": [{"PolicyName": "p", "PolicyDocument": doc}]}
+
+    (acct / "authorization-details.json").write_text(json.dumps({
+        "UserDetailList": [user("part", "arn:aws:s3:::b/data/*"), user("other", "arn:aws:s3:::c/*"), user("tmpl", "arn:aws:s3:::b/${aws:username}/*")],
+        "GroupDetailList": [], "RoleDetailList": [], "Policies": []}))
+    a = Analyzer(load(tmp_path))
+    u = "arn:aws:iam::444455556666:user/"
+    assert set(_by_principal(a.who_can("s3:GetObject", "arn:aws:s3:::b/*", direct=True))) == {u + "part", u + "tmpl"}
+    assert set(_by_principal(a.who_can("s3:GetObject", "arn:aws:s3:::b/data/x.csv", direct=True))) == {u + "part"}
+    assert set(_by_principal(a.who_can("s3:GetObject", "arn:aws:s3:::b/tmpl/x.csv", direct=True))) == {u + "tmpl"}
