@@ -112,7 +112,11 @@ class _Program:
 
 
 def _str(sym) -> str:
-    return sym.string if sym.type == clingo.SymbolType.String else str(sym)
+    """A string symbol's text, any other symbol as clingo writes it."""
+    try:
+        return sym.string  # nearly every argument read is a string: ask for it first
+    except RuntimeError:
+        return str(sym)
 
 
 def escalations(
@@ -133,6 +137,11 @@ def escalations(
     for arn, p in analyzer.principals.items():
         prog.fact("principal", arn)
         prog.fact("in_account", arn, p.account)
+        who = match.PrincipalInfo(arn)
+        if who.account:
+            prog.fact("acts_from", arn, who.account)
+        if isinstance(p, Role):
+            _resource_account(prog, analyzer, arn)
         prog.fact("user" if isinstance(p, User) else "role", arn)
         for pol_arn in p.managed:
             prog.fact("attached", pol_arn, arn)
@@ -160,6 +169,7 @@ def escalations(
             if w.role_arn:
                 # the kind is a constant (`lambda`, `ec2`, ...), as the rules name it
                 prog.fact("workload", w.arn, clingo.Function(_workload_kind(w.arn)), w.role_arn)
+                _resource_account(prog, analyzer, w.arn)
         for c in acct.credentials.values():
             if c.login_profile:
                 prog.fact("login_profile", c.user_arn)
@@ -199,15 +209,15 @@ def escalations(
     actors = None
     if principal is not None:
         actors = _reachable(principal, edges.decisions)
+    allows = _MayAllow(analyzer)
     for a in sorted(_required_actions(prog.files)):
         for x in sorted(analyzer.candidates(a)):
-            if actors is None or x in actors:
+            if (actors is None or x in actors) and not allows.never(x, a):
                 prog.fact("may", x, a)
 
     # -- 4. the requests the rules need, and 5. the rules decide; until the rules need nothing
     #    more (requests, edges, or edges on the ways to arbitrary permissions)
     tick("candidate methods")
-    allows = _MayAllow(analyzer)
     decided: dict = {}
     asked: set = set()  # need atoms read (the symbols: comparing them is cheaper than reading them)
     extra: list = []
@@ -215,10 +225,12 @@ def escalations(
         out = prog.solve(extra)
         reqs = []
         into, out_of = set(), set()
+        shown: dict = {}  # name -> atoms, the need atoms read before aside
         for s in out:
             if s in asked:
                 continue
             name = s.name
+            shown.setdefault(name, []).append(s)
             if name == "need" or name == "need_as_trusted":
                 asked.add(s)
                 x, a, res = (_str(v) for v in s.arguments)
@@ -260,28 +272,22 @@ def escalations(
         if reqs or grew:
             tick("escalation rules")
             continue
-        if on_demand and edges.ways(out, admins, max_steps):
+        if on_demand and edges.ways(shown.get("escalation", []), admins, max_steps):
             tick("ways to arbitrary permissions")
             continue
         break
     titles = _titles(prog.files)
     requires = _requires(prog.files)
-    esc, cond, dist, nxt = [], set(), {}, {}
-    usable_raise, also = set(), {}
-    for s in out:
-        if s.name == "raised":
-            usable_raise.add(tuple(_str(v) for v in s.arguments[:4]))
-        elif s.name == "also_requires":
-            m_, x_, res_, g_, a_, on_ = s.arguments
-            also.setdefault((_str(x_), _str(m_), _str(res_), _gain(g_)), []).append((_str(a_), _str(on_)))
-        elif s.name == "escalation":
-            esc.append(tuple(s.arguments))
-        elif s.name == "conditional":
-            cond.add(tuple(_str(v) for v in s.arguments))
-        elif s.name == "admin_dist":
-            dist[_str(s.arguments[0])] = s.arguments[1].number
-        elif s.name == "next_step":
-            nxt.setdefault(_str(s.arguments[0]), []).append(tuple(s.arguments[1:]))
+    usable_raise = {tuple(_str(v) for v in s.arguments[:4]) for s in shown.get("raised", [])}
+    also: dict = {}
+    for s in shown.get("also_requires", []):
+        m_, x_, res_, g_, a_, on_ = s.arguments
+        also.setdefault((_str(x_), _str(m_), _str(res_), _gain(g_)), []).append((_str(a_), _str(on_)))
+    esc = [tuple(s.arguments) for s in shown.get("escalation", [])]
+    dist = {_str(s.arguments[0]): s.arguments[1].number for s in shown.get("admin_dist", [])}
+    nxt: dict = {}
+    for s in shown.get("next_step", []):
+        nxt.setdefault(_str(s.arguments[0]), []).append(tuple(s.arguments[1:]))
 
     reported = []
     for x_sym, m_sym, res_sym, g_sym in esc:
@@ -334,7 +340,10 @@ class _MayAllow:
 
     def __init__(self, analyzer: Analyzer):
         self.analyzer = analyzer
-        self._probe: dict = {}  # principal -> (identity, boundary, SCP levels that apply)
+        self._probe: dict = {}  # principal -> (signature, identity, boundary, SCP levels that apply)
+        self._signatures: dict = {}
+        self._answers: dict = {}  # (signature, account, action, resource) -> bool
+        self._resource_side: dict = {}  # action -> some resource-based policy has an Allow for it
         self._patterns: dict = {}  # (id(statements), action) -> (statements, resource patterns)
 
     def could(self, principal: str, action: str, resource: str) -> bool:
@@ -342,17 +351,61 @@ class _MayAllow:
             return True
         if principal not in self.analyzer.principals or match.PrincipalInfo(principal).kind not in ("user", "role"):
             return True
+        sig, identity, boundary, scps = self._layers(principal)
+        key = (sig, match.PrincipalInfo(principal).account, action, resource)
+        got = self._answers.get(key)
+        if got is None:
+            got = self._answers[key] = self._could(principal, identity, boundary, scps, action, resource)
+        return got
+
+    def never(self, principal: str, action: str) -> bool:
+        """Whether no request of the principal for the action can be allowed, whatever the
+        resource: an SCP level that applies has no Allow for the action on any resource, or its
+        permissions boundary has none and no resource-based policy of the estate (trust policies
+        for sts:AssumeRole*) has one either (only those grant past a boundary)."""
+        if principal not in self.analyzer.principals or match.PrincipalInfo(principal).kind not in ("user", "role"):
+            return False
+        if action == "sts:getcalleridentity":
+            return False
+        sig, identity, boundary, scps = self._layers(principal)
+        for level in scps:
+            if not any(self._resources(pol, action) for pol in level):
+                return True
+        if boundary and not any(self._resources(pol, action) for pol in boundary):
+            return not self._granted_by_resource_policies(action)
+        return False
+
+    def _granted_by_resource_policies(self, action: str) -> bool:
+        if action.startswith("sts:assumerole"):
+            return True
+        got = self._resource_side.get(action)
+        if got is None:
+            pols = [pol for acct in self.analyzer.estate.accounts.values() for pol in acct.resource_policies.values()]
+            got = self._resource_side[action] = any(self._resources(pol, action) for pol in pols)
+        return got
+
+    def _layers(self, principal: str) -> tuple:
         layers = self._probe.get(principal)
         if layers is None:
-            req = self.analyzer.request(principal, action, resource)
+            req = self.analyzer.request(principal, "*", "*")
             scps = [] if req.service_linked_role or req.management_principal else req.scps
-            layers = self._probe[principal] = (req.identity, req.boundary, scps)
-        identity, boundary, scps = layers
+            # principals that hold the same policies ask the same question: one answer for all
+            sig = (tuple(id(p.statements) for p in req.identity), tuple(id(p.statements) for p in req.boundary),
+                   tuple(tuple(id(p.statements) for p in level) for level in scps))
+            layers = self._probe[principal] = (self._signatures.setdefault(sig, sig), req.identity, req.boundary, scps)
+        return layers
+
+    def _could(self, principal: str, identity, boundary, scps, action: str, resource: str) -> bool:
         for level in scps:
             if not self._allows(level, action, resource):
                 return False
         if self.analyzer.resource_policy(action, resource) is not None:
             return True
+        # without a resource-based policy, a request across accounts is not allowed, and within
+        # one only through the identity policies and the boundary
+        account = self.analyzer.resource_account(resource)
+        if account is not None and account != match.PrincipalInfo(principal).account:
+            return False
         return self._allows(identity, action, resource) and (not boundary or self._allows(boundary, action, resource))
 
     def _allows(self, pols, action: str, resource: str) -> bool:
@@ -382,6 +435,17 @@ class _MayAllow:
                 pats += ["*" if "${" in r else r for r in st.resources]
         self._patterns[key] = (pol.statements, tuple(pats))
         return tuple(pats)
+
+
+def _resource_account(prog: "_Program", analyzer: Analyzer, arn: str) -> None:
+    """The account a request on a role or workload is decided in (the request's resource
+    account), or `open_resource` when actors of other accounts may be allowed on it too: it has a
+    resource-based policy, or its account is not known."""
+    account = analyzer.resource_account(arn)
+    if account is not None:
+        prog.fact("resource_in", arn, account)
+    if account is None or analyzer.resource_policy("iam:passrole", arn) is not None:
+        prog.fact("open_resource", arn)
 
 
 def _trust_naming(actor: str, action: str, role: str):
@@ -425,6 +489,9 @@ def _gain(sym) -> str:
 
 ASSUME = "sts:AssumeRole"
 _GRANTED = ("Allowed", "ConditionallyAllowed")
+# requests of AWS service principals are decided in batches of this many: the grounding time of
+# one batch of them grows with the square of its size (1,956 at once: 11.5 s; in 200s: 1.3 s)
+_SERVICE_BATCH = 200
 
 
 class _Edges:
@@ -436,7 +503,7 @@ class _Edges:
       trust candidates leave out cannot be allowed: the filter is sound, so a pair allowed here is
       an edge there too);
     - ``services(roles)``: the AWS services each role's trust policy names, evaluated the same way;
-    - ``ways(answer, ...)``: the edges the distances to arbitrary permissions depend on.
+    - ``ways(escalations, ...)``: the edges the distances to arbitrary permissions depend on.
 
     Each returns how many facts it added."""
 
@@ -528,7 +595,10 @@ class _Edges:
                         names.add(pr.value)
             reqs += [an.request(v, ASSUME, role, None, r.account, True, (), rid=(role, v)) for v in sorted(names) if v != role]
         added = 0
-        for req, d in zip(reqs, evaluate(reqs, exact_conditions=False) if reqs else []):
+        decisions = []
+        for start in range(0, len(reqs), _SERVICE_BATCH):
+            decisions += evaluate(reqs[start : start + _SERVICE_BATCH], exact_conditions=False)
+        for req, d in zip(reqs, decisions):
             role, who = req.id
             if d.decision in _GRANTED and "." in who and not who.startswith("arn:"):
                 added += self._service(role, who)
@@ -548,7 +618,7 @@ class _Edges:
                 return True
         return False
 
-    def ways(self, answer: list, admins: set, max_steps: int) -> int:
+    def ways(self, escalation: list, admins: set, max_steps: int) -> int:
         """The edges the rules' distances depend on (core.lp: to_admin, fwd):
 
         - into every principal within max_steps steps of arbitrary permissions (backward from the
@@ -565,9 +635,7 @@ class _Edges:
         raises: dict = {}
         before: dict = {}  # method steps, backward: gain -> actors
         after: dict = {}  # ... forward: actor -> gains
-        for s in answer:
-            if s.name != "escalation":
-                continue
+        for s in escalation:
             x, g = _str(s.arguments[0]), _gain(s.arguments[3])
             if g == "admin":
                 goals.add(x)

@@ -113,3 +113,36 @@ def test_left_out_requests_are_not_allowed(estates):
     granted = [(could, d.id) for (could, _), d in zip(asked, decisions) if d.decision in ("Allowed", "ConditionallyAllowed")]
     assert [rid for could, rid in granted if not could] == []
     assert len(granted) > 100  # the sample reaches requests that are allowed
+
+
+def test_a_resource_policy_opens_a_workload_to_other_accounts(tmp_path, every_edge):
+    """Methods pair an actor with the workloads of its account, and with those of other accounts
+    whose resource-based policy may let it in: a function policy naming another account's user."""
+    from .escalate_estates import Case, write_snapshot
+    from .test_escalate_paths import SETUPS
+
+    lam = SETUPS["paths"]["lambda-003"]
+    owner = Case("300000000001", lam, ["lambda:UpdateFunctionCode"])
+    # the other account's attacker may update any function; the workload it has is not an admin's
+    other_setup = {k: v for k, v in lam.items() if k != "at"}
+    other_setup["roles"] = {"plain": {"trusts": "lambda.amazonaws.com"}}
+    other_setup["workloads"] = [{"arn": "arn:aws:lambda:us-east-1:{acct}:function:plain-fn", "role": "role/plain"}]
+    other = Case("300000000002", other_setup, ["lambda:UpdateFunctionCode"])
+    root = write_snapshot(tmp_path / "snap", [owner, other])
+    fn = owner.target
+    res = root / "accounts" / owner.account / "resources.json"
+    doc = json.loads(res.read_text())
+    doc["ResourcePolicies"] = [{"Arn": fn, "Policy": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": other.attacker}, "Action": "lambda:UpdateFunctionCode", "Resource": fn}]}}]
+    res.write_text(json.dumps(doc))
+    est = load(str(root))
+    got = escalations(Analyzer(est))
+    found = {(f.principal, f.method, f.target) for f in got.findings}
+    assert (other.attacker, "lambda_update_code", fn) in found
+    assert (owner.attacker, "lambda_update_code", fn) in found
+    # without the function policy the other account's attacker has no way in
+    doc["ResourcePolicies"] = []
+    res.write_text(json.dumps(doc))
+    closed = escalations(Analyzer(load(str(root))))
+    assert (other.attacker, "lambda_update_code", fn) not in {(f.principal, f.method, f.target) for f in closed.findings}
+    assert _canonical(got) == _canonical(escalations(Analyzer(est), rules=[every_edge]))
