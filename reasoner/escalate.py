@@ -97,9 +97,9 @@ class _Program:
     def fact(self, name: str, *args) -> None:
         self.atoms.append(clingo.Function(name, [a if isinstance(a, clingo.Symbol) else (number(a) if isinstance(a, int) else string(a)) for a in args]))
 
-    def solve(self, extra: Iterable = ()) -> list:
+    def solve(self, extra: Iterable = (), files: Optional[list] = None) -> list:
         ctl = clingo.Control(["--warn=none"])
-        for f in self.files:
+        for f in files or self.files:
             _load(ctl, f)
         with ctl.backend() as b:
             for sym in list(self.atoms) + list(extra):
@@ -273,8 +273,12 @@ def escalations(
             tick("escalation rules")
             continue
         if on_demand and edges.ways(shown.get("escalation", []), admins, max_steps):
+            # the escalations stay (their options read edges into administrators and those asked
+            # for by need_edges_*, known already): the ways are decided again, alone
             tick("ways to arbitrary permissions")
-            continue
+            again = prog.solve(shown.get("escalation", []), files=[encoding_file("escalate/ways.lp")])
+            for name in ("raised", "admin_dist", "next_step"):
+                shown[name] = [s for s in again if s.name == name]
         break
     titles = _titles(prog.files)
     requires = _requires(prog.files)
