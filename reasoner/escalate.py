@@ -332,7 +332,7 @@ def escalations(
 class _MayAllow:
     """A sound filter before evaluating a request: could the policies in force allow it at all?
     Judged on Action (or NotAction) and Resource (or NotResource) only; conditions are taken to
-    hold and a Resource with a policy variable to match everything.
+    hold and a policy variable to match any value.
 
     The evaluation (encodings/eval/decision.lp, layers.lp) grants a request only when every SCP
     level that applies to the principal has an Allow statement for it, and, unless a
@@ -421,7 +421,7 @@ class _MayAllow:
 
     def _resources(self, pol, action: str) -> tuple:
         """The Resource patterns of the policy's Allow statements that admit the action ("*" for
-        a statement without Resource, with NotResource, or with a policy variable)."""
+        a statement without Resource or with NotResource; policy variables loosened)."""
         key = (id(pol.statements), action)
         got = self._patterns.get(key)
         if got is not None and got[0] is pol.statements:
@@ -436,9 +436,27 @@ class _MayAllow:
             if st.resources is None or st.not_resource:
                 pats.append("*")
             else:
-                pats += ["*" if "${" in r else r for r in st.resources]
+                pats += [_loosened(r) for r in st.resources]
         self._patterns[key] = (pol.statements, tuple(pats))
         return tuple(pats)
+
+
+_VARIABLE = re.compile(r"\$\{[^{}]*\}")
+
+
+def _loosened(pattern: str) -> str:
+    """A Resource pattern that matches whatever the pattern matches once its policy variables are
+    replaced by request values: each variable of the resource part (after the fifth colon, the
+    only part AWS substitutes: match.substitute_resource) becomes `*`; before it they are literal
+    text and stay."""
+    if "${" not in pattern:
+        return pattern
+    parts = pattern.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn":
+        tail = _VARIABLE.sub("*", parts[5])
+        if "${" not in tail:
+            return ":".join(parts[:5]) + ":" + tail
+    return "*"
 
 
 def _resource_account(prog: "_Program", analyzer: Analyzer, arn: str) -> None:

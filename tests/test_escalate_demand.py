@@ -146,3 +146,26 @@ def test_a_resource_policy_opens_a_workload_to_other_accounts(tmp_path, every_ed
     closed = escalations(Analyzer(load(str(root))))
     assert (other.attacker, "lambda_update_code", fn) not in {(f.principal, f.method, f.target) for f in closed.findings}
     assert _canonical(got) == _canonical(escalations(Analyzer(est), rules=[every_edge]))
+
+
+@pytest.mark.parametrize("pattern", [
+    "arn:aws:iam::*:user/${aws:username}",
+    "arn:aws:iam::123456789012:role/${aws:PrincipalTag/team}-*",
+    "arn:aws:s3:::bucket/${aws:userid}/*",
+    "arn:aws:iam::${aws:PrincipalAccount}:role/app-*",
+    "arn:aws:lambda:*:123456789012:function:${aws:username, 'x'}",
+    "arn:aws:iam::123456789012:role/${*}",
+    "${aws:username}",
+])
+@pytest.mark.parametrize("value", ["alice", "app-1", "a/b", "*", "x:y"])
+def test_loosened_patterns_match_whatever_the_substituted_ones_do(pattern, value):
+    from reasoner.escalate import _loosened
+
+    context = {"aws:username": [value], "aws:principaltag/team": [value], "aws:userid": [value], "aws:principalaccount": [value]}
+    loose = _loosened(pattern)
+    for resource in ["arn:aws:iam::123456789012:user/alice", f"arn:aws:iam::123456789012:role/{value}-api",
+                     f"arn:aws:s3:::bucket/{value}/k", "arn:aws:iam::123456789012:role/app-1",
+                     f"arn:aws:lambda:us-east-1:123456789012:function:{value}", "arn:aws:iam::123456789012:role/*"]:
+        exact = match.substitute_resource(pattern, context, True)
+        if exact is not None and match.arn_matches(exact, resource):
+            assert loose == "*" or match.arn_matches(loose, resource), (pattern, value, resource)
