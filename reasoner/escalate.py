@@ -196,7 +196,8 @@ def escalations(
     #    permissions need them.  Rules files of the user's may read any edge: all are evaluated.
     tick("role trust")
     roles = [a for a, p in analyzer.principals.items() if isinstance(p, Role)]
-    edges = _Edges(analyzer, prog)
+    allows = _MayAllow(analyzer)
+    edges = _Edges(analyzer, prog, allows)
     on_demand = not rules and principal is None
     if on_demand:
         edges.services(roles)
@@ -209,7 +210,6 @@ def escalations(
     actors = None
     if principal is not None:
         actors = _reachable(principal, edges.decisions)
-    allows = _MayAllow(analyzer)
     for a in sorted(_required_actions(prog.files)):
         for x in sorted(analyzer.candidates(a)):
             if (actors is None or x in actors) and not allows.never(x, a):
@@ -348,6 +348,7 @@ class _MayAllow:
         self._signatures: dict = {}
         self._answers: dict = {}  # (signature, account, action, resource) -> bool
         self._resource_side: dict = {}  # action -> some resource-based policy has an Allow for it
+        self._naming: dict = {}  # role -> its trust policy names more than accounts
         self._patterns: dict = {}  # (id(statements), action) -> (statements, resource patterns)
 
     def could(self, principal: str, action: str, resource: str) -> bool:
@@ -360,6 +361,40 @@ class _MayAllow:
         got = self._answers.get(key)
         if got is None:
             got = self._answers[key] = self._could(principal, identity, boundary, scps, action, resource)
+        return got
+
+    def could_assume(self, principal: str, role) -> bool:
+        """The filter for an assume-role edge, asked as ``Analyzer.assumers`` asks it (the role's
+        account as the resource account).  A trust policy is a resource-based policy, but one that
+        names only accounts delegates to the principal's own policies, and across accounts those
+        must allow in any case (decision.lp); so unless the role's trust policy names someone
+        otherwise (a principal, `*`, NotPrincipal) and the principal is of the role's account, its
+        identity policies and boundary must have an Allow for sts:AssumeRole on the role."""
+        if principal not in self.analyzer.principals or match.PrincipalInfo(principal).kind not in ("user", "role"):
+            return True
+        sig, identity, boundary, scps = self._layers(principal)
+        action = "sts:assumerole"
+        for level in scps:
+            if not self._allows(level, action, role.arn):
+                return False
+        if match.PrincipalInfo(principal).account == role.account and self._names_others(role):
+            return True
+        return self._allows(identity, action, role.arn) and (not boundary or self._allows(boundary, action, role.arn))
+
+    def _names_others(self, role) -> bool:
+        got = self._naming.get(role.arn)
+        if got is None:
+            got = False
+            for st in role.trust.statements if role.trust is not None else ():
+                if st.effect != "Allow" or st.principals is None:
+                    continue
+                if st.not_principal:
+                    got = True
+                for pr in st.principals:
+                    v = pr.value
+                    if pr.type == "*" or v == "*" or (pr.type == "AWS" and not re.fullmatch(r"\d{12}", v) and not _ACCOUNT_ROOT.match(v)):
+                        got = True
+            self._naming[role.arn] = got
         return got
 
     def never(self, principal: str, action: str) -> bool:
@@ -441,6 +476,7 @@ class _MayAllow:
         return tuple(pats)
 
 
+_ACCOUNT_ROOT = re.compile(r"arn:[^:]+:iam::\d{12}:root\Z")
 _VARIABLE = re.compile(r"\$\{[^{}]*\}")
 
 
@@ -529,9 +565,10 @@ class _Edges:
 
     Each returns how many facts it added."""
 
-    def __init__(self, analyzer: Analyzer, prog: "_Program"):
+    def __init__(self, analyzer: Analyzer, prog: "_Program", allows: "_MayAllow"):
         self.analyzer = analyzer
         self.prog = prog
+        self.allows = allows
         self.decisions: dict = {}  # (who, role) -> (Decision, Request)
         self.into_of: dict = {}  # role -> principals that may assume it (complete once asked)
         self.out_of: dict = {}  # principal -> roles it may assume (complete once asked)
@@ -592,6 +629,8 @@ class _Edges:
                     if who in self.into_of[role]:
                         got.add(role)
                     continue
+                if not self.allows.could_assume(who, r):
+                    continue
                 reqs.append(an.request(who, ASSUME, role, None, r.account, True, (), rid=(who, role)))
         added = 0
         for req, d in zip(reqs, evaluate(reqs, exact_conditions=False) if reqs else []):
@@ -641,47 +680,38 @@ class _Edges:
         return False
 
     def ways(self, escalation: list, admins: set, max_steps: int) -> int:
-        """The edges the rules' distances depend on (core.lp: to_admin, fwd):
+        """The edges the rules' distances depend on (ways.lp: to_admin, fwd, raised), for the
+        principals that escalate (the only ones whose distance and way are reported):
 
-        - into every principal within max_steps steps of arbitrary permissions (backward from the
-          administrators, the principals that escalate to admin or raise someone, over the edges
-          and the method steps found): ``to_admin`` and ``next_step`` read only edges into
-          principals that have a distance, and those are within that many steps;
         - out of the principals on the ways from each principal that raises others to the
           principals it raises, breadth first until each is reached (or max_steps): ``raised``
           is read for whether it holds and, through ``admin_dist``, for its least number of steps,
-          which the first layer that reaches the principal gives.
-        Edges that are neither change no answer."""
+          which the first layer that reaches the principal gives;
+        - into the administrators (asked before the rules ran): with them every principal at one
+          step from arbitrary permissions is known (it assumes an administrator role, or a method
+          gives it an administrator or arbitrary permissions, or raises itself);
+        - out of every principal, from the escalating ones on, that is not one of those, breadth
+          first up to max_steps + 1 steps: a shortest way from such a principal runs through
+          principals whose edges out are all known until it meets one at distance one or less.
+        The distances of the escalating principals and the steps of their ways are then those
+        every edge would give; other edges change no answer."""
         an = self.analyzer
-        goals = set(admins)
         raises: dict = {}
+        near = set(admins)  # at distance 0 or 1
         before: dict = {}  # method steps, backward: gain -> actors
         after: dict = {}  # ... forward: actor -> gains
+        actors = set()
         for s in escalation:
             x, g = _str(s.arguments[0]), _gain(s.arguments[3])
-            if g == "admin":
-                goals.add(x)
+            actors.add(x)
+            if g == "admin" or g == "raise:" + x:
+                near.add(x)
             elif g.startswith("raise:"):
-                goals.add(x)
-                if g[6:] != x:
-                    raises.setdefault(x, set()).add(g[6:])
+                raises.setdefault(x, set()).add(g[6:])
             elif g in an.principals and g != x:
                 before.setdefault(g, set()).add(x)
                 after.setdefault(x, set()).add(g)
         added = 0
-        seen = set(goals)
-        frontier = sorted(goals)
-        for _ in range(max_steps + 1):
-            added += self.into(frontier)
-            nxt = set()
-            for n in frontier:
-                for y in self.into_of.get(n, set()) | before.get(n, set()):
-                    if y not in seen:
-                        seen.add(y)
-                        nxt.add(y)
-            frontier = sorted(nxt)
-            if not frontier:
-                break
         for x in sorted(raises):
             # a principal no step leads to is reached by no way: a user, or a role whose trust
             # policy names no AWS principal (only services or identity providers), that no
@@ -701,6 +731,22 @@ class _Edges:
                             nxt.append(z)
                             left.discard(z)
                 layer = nxt
+        added += self.into(sorted(admins))
+        for a in admins:
+            near |= self.into_of.get(a, set()) | before.get(a, set())
+        layer = sorted(actors - near)
+        seen = set(layer)
+        for _ in range(max_steps + 1):
+            if not layer:
+                break
+            added += self.out(layer)
+            nxt = []
+            for y in layer:
+                for z in sorted(self.out_of.get(y, set()) | after.get(y, set())):
+                    if z not in seen and z not in near:
+                        seen.add(z)
+                        nxt.append(z)
+            layer = nxt
         return added
 
 

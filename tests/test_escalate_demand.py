@@ -169,3 +169,22 @@ def test_loosened_patterns_match_whatever_the_substituted_ones_do(pattern, value
         exact = match.substitute_resource(pattern, context, True)
         if exact is not None and match.arn_matches(exact, resource):
             assert loose == "*" or match.arn_matches(loose, resource), (pattern, value, resource)
+
+
+def test_left_out_edges_are_not_allowed(estates):
+    """Every assume-role pair the edge filter leaves out is denied by the evaluation."""
+    from reasoner.estate import Role
+
+    est = load(str(estates["org-11"]))
+    an = Analyzer(est)
+    may = _MayAllow(an)
+    reqs = []
+    for who in sorted(an.principals):
+        for role in sorted(an.assumable_by(who)):
+            r = an.principals.get(role)
+            if role != who and isinstance(r, Role) and r.trust is not None:
+                reqs.append((may.could_assume(who, r), an.request(who, "sts:AssumeRole", role, None, r.account, True, (), rid=(who, role))))
+    assert sum(not could for could, _ in reqs) > 100
+    decisions = evaluate([req for _, req in reqs], exact_conditions=False)
+    granted = [(could, d.id) for (could, _), d in zip(reqs, decisions) if d.decision in ("Allowed", "ConditionallyAllowed")]
+    assert granted and [rid for could, rid in granted if not could] == []
