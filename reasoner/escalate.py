@@ -111,6 +111,27 @@ class _Program:
         return []
 
 
+_NEED_ATOM = re.compile(r'need(?:_as_trusted)?\("((?:[^"\\]|\\.)*)","((?:[^"\\]|\\.)*)","((?:[^"\\]|\\.)*)"\)\Z')
+_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
+def _need_arguments(text: str) -> Optional[tuple]:
+    """The three string arguments of a need atom, read from the text clingo writes for it (a
+    string's `\\`, `"` and newline escaped); None when it is not three plain strings."""
+    m = _NEED_ATOM.match(text)
+    if m is None:
+        return None
+    out = []
+    for arg in m.groups():
+        if "\\" in arg:
+            parts = re.split(r"(\\.)", arg)
+            if any(len(p) == 2 and p.startswith("\\") and p not in _ESCAPES for p in parts):
+                return None
+            arg = "".join(_ESCAPES.get(p, p) for p in parts)
+        out.append(arg)
+    return tuple(out)
+
+
 def _str(sym) -> str:
     """A string symbol's text, any other symbol as clingo writes it."""
     try:
@@ -229,11 +250,14 @@ def escalations(
         for s in out:
             if s in asked:
                 continue
-            name = s.name
+            # one call into clingo for the text of the atom; its name and, for the many need
+            # atoms, its arguments are read from that text
+            text = str(s)
+            name = text.partition("(")[0]
             shown.setdefault(name, []).append(s)
             if name == "need" or name == "need_as_trusted":
                 asked.add(s)
-                x, a, res = (_str(v) for v in s.arguments)
+                x, a, res = _need_arguments(text) or tuple(_str(v) for v in s.arguments)
                 key = (x, a, res) if name == "need" else ("as_trusted", x, a, res)
                 if name == "need":
                     if not allows.could(x, a, res):
@@ -349,6 +373,9 @@ class _MayAllow:
         self._answers: dict = {}  # (signature, account, action, resource) -> bool
         self._resource_side: dict = {}  # action -> some resource-based policy has an Allow for it
         self._naming: dict = {}  # role -> its trust policy names more than accounts
+        self._scopes: dict = {}  # (ids of the policies' statements, action) -> Resource patterns
+        self._resource_policy: dict = {}  # (action is sts:AssumeRole*, resource) -> in force?
+        self._resource_account: dict = {}
         self._patterns: dict = {}  # (id(statements), action) -> (statements, resource patterns)
 
     def could(self, principal: str, action: str, resource: str) -> bool:
@@ -438,21 +465,30 @@ class _MayAllow:
         for level in scps:
             if not self._allows(level, action, resource):
                 return False
-        if self.analyzer.resource_policy(action, resource) is not None:
+        key = (action.lower().startswith("sts:assumerole"), resource)
+        held = self._resource_policy.get(key)
+        if held is None:
+            held = self._resource_policy[key] = self.analyzer.resource_policy(action, resource) is not None
+        if held:
             return True
         # without a resource-based policy, a request across accounts is not allowed, and within
         # one only through the identity policies and the boundary
-        account = self.analyzer.resource_account(resource)
+        account = self._resource_account.get(resource, "")
+        if account == "":
+            account = self._resource_account[resource] = self.analyzer.resource_account(resource)
         if account is not None and account != match.PrincipalInfo(principal).account:
             return False
         return self._allows(identity, action, resource) and (not boundary or self._allows(boundary, action, resource))
 
     def _allows(self, pols, action: str, resource: str) -> bool:
-        for pol in pols:
-            for pat in self._resources(pol, action):
-                if pat == "*" or match.arn_matches(pat, resource):
-                    return True
-        return False
+        key = (tuple(id(pol.statements) for pol in pols), action)
+        got = self._scopes.get(key)
+        if got is None:
+            pats = [pat for pol in pols for pat in self._resources(pol, action)]
+            # (kept with the policies, whose statements the ids stand for)
+            got = self._scopes[key] = ("*" in pats, tuple(dict.fromkeys(pats)), pols)
+        star, pats, _ = got
+        return star or any(match.arn_matches(pat, resource) for pat in pats)
 
     def _resources(self, pol, action: str) -> tuple:
         """The Resource patterns of the policy's Allow statements that admit the action ("*" for

@@ -188,3 +188,20 @@ def test_left_out_edges_are_not_allowed(estates):
     decisions = evaluate([req for _, req in reqs], exact_conditions=False)
     granted = [(could, d.id) for (could, _), d in zip(reqs, decisions) if d.decision in ("Allowed", "ConditionallyAllowed")]
     assert granted and [rid for could, rid in granted if not could] == []
+
+
+def test_need_atoms_read_from_their_text():
+    """The driver reads need atoms from the text clingo writes: the same strings as the API."""
+    import clingo
+
+    from reasoner.escalate import _need_arguments
+
+    rng = random.Random(3)
+    alphabet = ['a', 'Z', '0', ':', '/', '*', '"', '\\', '\n', '\t', ',', '(', ')', ' ', 'é', '$', '{', '}']
+    for _ in range(500):
+        args = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))) for _ in range(3)]
+        for name in ("need", "need_as_trusted"):
+            sym = clingo.Function(name, [clingo.String(a) for a in args])
+            got = _need_arguments(str(sym))
+            assert got is None or got == tuple(a.string for a in sym.arguments)
+    assert _need_arguments(str(clingo.Function("need", [clingo.String("x"), clingo.Function("c"), clingo.String("y")]))) is None
