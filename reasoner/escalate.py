@@ -368,8 +368,7 @@ class _MayAllow:
 
     def __init__(self, analyzer: Analyzer):
         self.analyzer = analyzer
-        self._probe: dict = {}  # principal -> (signature, identity, boundary, SCP levels that apply)
-        self._signatures: dict = {}
+        self._probe: dict = {}  # principal -> _Layers, or None when the filter does not apply
         self._answers: dict = {}  # (signature, account, action, resource) -> bool
         self._resource_side: dict = {}  # action -> some resource-based policy has an Allow for it
         self._naming: dict = {}  # role -> its trust policy names more than accounts
@@ -381,13 +380,13 @@ class _MayAllow:
     def could(self, principal: str, action: str, resource: str) -> bool:
         if "*" in resource or "?" in resource or action == "sts:getcalleridentity":
             return True
-        if principal not in self.analyzer.principals or match.PrincipalInfo(principal).kind not in ("user", "role"):
+        layers = self._layers(principal)
+        if layers is None:
             return True
-        sig, identity, boundary, scps = self._layers(principal)
-        key = (sig, match.PrincipalInfo(principal).account, action, resource)
+        key = (layers.signature, layers.account, action, resource)
         got = self._answers.get(key)
         if got is None:
-            got = self._answers[key] = self._could(principal, identity, boundary, scps, action, resource)
+            got = self._answers[key] = self._could(layers, action, resource)
         return got
 
     def could_assume(self, principal: str, role) -> bool:
@@ -397,16 +396,16 @@ class _MayAllow:
         must allow in any case (decision.lp); so unless the role's trust policy names someone
         otherwise (a principal, `*`, NotPrincipal) and the principal is of the role's account, its
         identity policies and boundary must have an Allow for sts:AssumeRole on the role."""
-        if principal not in self.analyzer.principals or match.PrincipalInfo(principal).kind not in ("user", "role"):
+        layers = self._layers(principal)
+        if layers is None:
             return True
-        sig, identity, boundary, scps = self._layers(principal)
         action = "sts:assumerole"
-        for level in scps:
-            if not self._allows(level, action, role.arn):
+        for key, level in layers.scps:
+            if not self._allows(key, level, action, role.arn):
                 return False
-        if match.PrincipalInfo(principal).account == role.account and self._names_others(role):
+        if layers.account == role.account and self._names_others(role):
             return True
-        return self._allows(identity, action, role.arn) and (not boundary or self._allows(boundary, action, role.arn))
+        return self._principal_side(layers, action, role.arn)
 
     def _names_others(self, role) -> bool:
         got = self._naming.get(role.arn)
@@ -429,15 +428,13 @@ class _MayAllow:
         resource: an SCP level that applies has no Allow for the action on any resource, or its
         permissions boundary has none and no resource-based policy of the estate (trust policies
         for sts:AssumeRole*) has one either (only those grant past a boundary)."""
-        if principal not in self.analyzer.principals or match.PrincipalInfo(principal).kind not in ("user", "role"):
+        layers = self._layers(principal)
+        if layers is None or action == "sts:getcalleridentity":
             return False
-        if action == "sts:getcalleridentity":
-            return False
-        sig, identity, boundary, scps = self._layers(principal)
-        for level in scps:
+        for _, level in layers.scps:
             if not any(self._resources(pol, action) for pol in level):
                 return True
-        if boundary and not any(self._resources(pol, action) for pol in boundary):
+        if layers.boundary and not any(self._resources(pol, action) for pol in layers.boundary):
             return not self._granted_by_resource_policies(action)
         return False
 
@@ -450,20 +447,24 @@ class _MayAllow:
             got = self._resource_side[action] = any(self._resources(pol, action) for pol in pols)
         return got
 
-    def _layers(self, principal: str) -> tuple:
-        layers = self._probe.get(principal)
-        if layers is None:
+    def _layers(self, principal: str) -> Optional["_Layers"]:
+        """What is in force for the principal's requests (None: a principal the filter leaves
+        alone, e.g. not a user or role of the estate)."""
+        if principal in self._probe:
+            return self._probe[principal]
+        layers = None
+        who = match.PrincipalInfo(principal)
+        if principal in self.analyzer.principals and who.kind in ("user", "role"):
             req = self.analyzer.request(principal, "*", "*")
             scps = [] if req.service_linked_role or req.management_principal else req.scps
-            # principals that hold the same policies ask the same question: one answer for all
-            sig = (tuple(id(p.statements) for p in req.identity), tuple(id(p.statements) for p in req.boundary),
-                   tuple(tuple(id(p.statements) for p in level) for level in scps))
-            layers = self._probe[principal] = (self._signatures.setdefault(sig, sig), req.identity, req.boundary, scps)
+            layers = _Layers(who.account, _ids(req.identity), req.identity, _ids(req.boundary), req.boundary,
+                             [(_ids(level), level) for level in scps])
+        self._probe[principal] = layers
         return layers
 
-    def _could(self, principal: str, identity, boundary, scps, action: str, resource: str) -> bool:
-        for level in scps:
-            if not self._allows(level, action, resource):
+    def _could(self, layers: "_Layers", action: str, resource: str) -> bool:
+        for key, level in layers.scps:
+            if not self._allows(key, level, action, resource):
                 return False
         key = (action.lower().startswith("sts:assumerole"), resource)
         held = self._resource_policy.get(key)
@@ -476,17 +477,20 @@ class _MayAllow:
         account = self._resource_account.get(resource, "")
         if account == "":
             account = self._resource_account[resource] = self.analyzer.resource_account(resource)
-        if account is not None and account != match.PrincipalInfo(principal).account:
+        if account is not None and account != layers.account:
             return False
-        return self._allows(identity, action, resource) and (not boundary or self._allows(boundary, action, resource))
+        return self._principal_side(layers, action, resource)
 
-    def _allows(self, pols, action: str, resource: str) -> bool:
-        key = (tuple(id(pol.statements) for pol in pols), action)
-        got = self._scopes.get(key)
+    def _principal_side(self, layers: "_Layers", action: str, resource: str) -> bool:
+        return self._allows(layers.identity_key, layers.identity, action, resource) and (
+            not layers.boundary or self._allows(layers.boundary_key, layers.boundary, action, resource))
+
+    def _allows(self, key: tuple, pols, action: str, resource: str) -> bool:
+        got = self._scopes.get((key, action))
         if got is None:
             pats = [pat for pol in pols for pat in self._resources(pol, action)]
             # (kept with the policies, whose statements the ids stand for)
-            got = self._scopes[key] = ("*" in pats, tuple(dict.fromkeys(pats)), pols)
+            got = self._scopes[(key, action)] = ("*" in pats, tuple(dict.fromkeys(pats)), pols)
         star, pats, _ = got
         return star or any(match.arn_matches(pat, resource) for pat in pats)
 
@@ -529,6 +533,27 @@ def _loosened(pattern: str) -> str:
         if "${" not in tail:
             return ":".join(parts[:5]) + ":" + tail
     return "*"
+
+
+@dataclass
+class _Layers:
+    """The policies in force for a principal's requests, with the ids of their statements (keys:
+    principals that hold the same policies ask the same questions)."""
+
+    account: Optional[str]
+    identity_key: tuple
+    identity: list
+    boundary_key: tuple
+    boundary: list
+    scps: list  # [(key, policies of the level)]: the SCP levels that apply
+    signature: tuple = ()
+
+    def __post_init__(self):
+        self.signature = (self.identity_key, self.boundary_key, tuple(k for k, _ in self.scps))
+
+
+def _ids(pols) -> tuple:
+    return tuple(id(p.statements) for p in pols)
 
 
 def _resource_account(prog: "_Program", analyzer: Analyzer, arn: str) -> None:
