@@ -25,12 +25,14 @@ synth = pytest.importorskip("synth")
 
 
 def _canonical(result) -> list[str]:
-    """Findings as sorted JSON texts.  Within one layer of a proof the statements are listed in
-    the order the evaluation numbered policies in its batch, which depends on what else the batch
-    held: those lists are compared as sets."""
+    """Findings as sorted JSON texts.  Within one layer of a proof the statements, and the
+    residual conditions of a hop (all must hold), are listed in the order the evaluation numbered
+    policies in its batch, which depends on what else the batch held: those lists are compared as
+    sets."""
     out = []
     for f in result.as_json()["findings"]:
         for h in f["proof"]["hops"]:
+            h["conditions"] = sorted(h.get("conditions", []))
             for v in h.get("reasons", {}).values():
                 for slot in v if isinstance(v, list) else [v]:
                     for k in ("allow", "deny"):
