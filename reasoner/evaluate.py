@@ -681,7 +681,7 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
             continue
         allows = sorted({(pid, sidx) for ((_, _), pid, sidx), mode in info["allow"].items() if mode == "maybe"})
         denies = sorted({(pid, sidx) for ((_, _), pid, sidx), mode in info["deny"].items() if mode == "maybe"})
-        negated = [f"not ({_statement_clauses(batch, info, pid, sidx)})" for pid, sidx in denies]
+        negated = sorted(f"not ({_statement_clauses(batch, info, pid, sidx)})" for pid, sidx in denies)
         if info["allow_side"] or not allows:
             out[u] = negated
         elif len(allows) == 1:
