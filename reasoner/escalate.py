@@ -5,10 +5,15 @@ interface: see ``core.lp``); users add their own with ``rules=[path.lp]``.  This
 estate as facts and asks the request evaluation for exactly the permissions the rules need:
 
 1. admins: principals allowed action `*` on `*` (the full evaluation, SCPs and boundaries too);
-2. assume-role edges, and the services each role trusts (evaluated);
-3. ``may(X, A)``: X holds an identity Allow mentioning a required action (a filter);
-4. the rules name the requests that matter (``need/3``); they are evaluated in one batch;
-5. the rules decide with those answers (``can/3``, ``can_if/3``) and walk to arbitrary power.
+2. the services each role trusts, and assume-role edges: with the shipped rules and no principal
+   asked about, on demand (``_Edges``: into administrators first, then those the rules and the
+   ways to arbitrary permissions need); otherwise every edge;
+3. ``may(X, A)``: X holds an identity Allow mentioning a required action, not left out by its
+   SCPs or boundary (a filter);
+4. the rules name the requests that matter (``need/3``); those some policy in force could allow
+   (``_MayAllow``, a sound filter) are evaluated in one batch, residual conditions left for later;
+5. the rules decide with those answers (``can/3``, ``can_if/3``), and ``ways.lp`` walks to
+   arbitrary power; the residual conditions are computed for the findings' permissions only.
 """
 from __future__ import annotations
 
