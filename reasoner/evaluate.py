@@ -655,7 +655,7 @@ PLAN_RESIDUALS = True  # test the per-layer form first (False: enumerate every c
 def complete(decisions: Iterable[Decision]) -> None:
     """Compute, in one batch, the residual conditions left pending by
     ``evaluate(..., exact_conditions=False)``."""
-    pending = [d for d in decisions if d._pending is not None]
+    pending = list({id(d): d for d in decisions if d._pending is not None}.values())  # each once
     if not pending:
         return
     seen: dict = {}

@@ -226,7 +226,7 @@ def test_deferred_conditions_are_the_exact_ones():
     assert [d.decision for d in deferred] == [d.decision for d in exact]
     waiting = [d for d in deferred if d._pending is not None]
     assert len(waiting) > 10
-    complete(waiting[: len(waiting) // 2])
+    complete(waiting[: len(waiting) // 2] + waiting[:2])  # a decision listed twice is completed once
     assert all(d._pending is None for d in waiting[: len(waiting) // 2])
     for a, b in zip(deferred, exact):
         assert a.conditions == b.conditions, a.id
