@@ -14,8 +14,9 @@ from clingo import Function, Number
 
 from . import match
 from .diagnostics import Diagnostic
-from .facts import constant, number, string
+from .facts import add_fact_tuples, constant, number, shown_texts, string
 from .model import Policy, Statement
+from .parse import gc_paused
 from .paths import encoding_file
 from .request import Request
 
@@ -174,11 +175,11 @@ class _Batch:
         if self.current is not None:
             self.current.append((name, args))
         else:
-            self.static.append(Function(name, args))
+            self.static.append((name, args))
 
     def add_shared(self, name: str, *args):
         """A fact of a question, shared by every request that asks it."""
-        self.static.append(Function(name, args))
+        self.static.append((name, args))
 
     def begin(self) -> None:
         self.current = []
@@ -198,11 +199,12 @@ class _Batch:
         return u
 
     def atoms(self):
+        """Every fact of the batch, as (name, argument symbols)."""
         yield from self.static
         for u, facts in enumerate(self.unique):
             R = number(u)
             for name, args in facts:
-                yield Function(name, [R if a is _R else a for a in args])
+                yield name, [R if a is _R else a for a in args]
 
     def policy(self, pol: Policy) -> int:
         key = (id(pol.statements), pol.kind)
@@ -610,16 +612,16 @@ def _control() -> clingo.Control:
     return ctl
 
 
-def _solve(batch: "_Batch") -> list:
+def _solve(batch: "_Batch") -> list[str]:
+    """Ground and solve a batch: its shown atoms, as text (they hold only numbers and constants,
+    encodings/show/decision.lp)."""
     ctl = _control()
     with ctl.backend() as backend:
-        add_atom, add_rule = backend.add_atom, backend.add_rule
-        for sym in batch.atoms():
-            add_rule([add_atom(sym)])
+        add_fact_tuples(backend, batch.atoms())
     ctl.ground([("base", [])])
     with ctl.solve(yield_=True) as handle:
         for model in handle:
-            return model.symbols(shown=True)
+            return shown_texts(model)
     return []
 
 
@@ -637,12 +639,13 @@ def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool 
     total = len(requests)
     for start in range(0, total, CHUNK):
         part = requests[start : start + CHUNK]
-        batch = _Batch()
-        for req in part:
-            batch.begin()
-            _request_facts(batch, req)
-            batch.end()
-        out += _decisions(part, batch, _solve(batch), exact_conditions)
+        with gc_paused():  # many small acyclic objects: the collector's passes find nothing
+            batch = _Batch()
+            for req in part:
+                batch.begin()
+                _request_facts(batch, req)
+                batch.end()
+            out += _decisions(part, batch, _solve(batch), exact_conditions)
         if progress is not None:
             progress(len(out), total)
     return out
@@ -794,9 +797,9 @@ def _decide_variants(batch: "_Batch", work: list) -> set:
                 vb.add("forced", _R, number(vb.policy(batch.by_handle[pid])), number(sidx), constant("false"))
             variants.append((u, mask, vb.end()))
     allowed_unique = set()
-    for sym in _solve(vb):
-        if sym.name == "decision" and sym.arguments[1].name == "allowed":
-            allowed_unique.add(sym.arguments[0].number)
+    for text in _solve(vb):
+        if text.startswith("decision(") and text.endswith(",allowed)"):
+            allowed_unique.add(int(text[9:-9]))
     return {(u, mask) for u, mask, vu in variants if vu in allowed_unique}
 
 
@@ -854,8 +857,8 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditio
     per: list[dict] = [{"decision": None, "blocked": set(), "allow": {}, "deny": {}, "open": {}, "allow_side": False} for _ in batch.unique]
     # The shown atoms hold only numbers and constants (encodings/show/decision.lp): one call for
     # each atom's text is cheaper than reading its arguments one by one through the API.
-    for sym in shown:
-        name, _, rest = str(sym).partition("(")
+    for text in shown:
+        name, _, rest = text.partition("(")
         args = rest[:-1].split(",")
         if name == "decision":
             per[int(args[0])]["decision"] = DECISIONS[args[1]]

@@ -6,10 +6,11 @@ import json
 import re
 
 import clingo
+import pytest
 from click.testing import CliRunner
 
 from reasoner.cli import main
-from reasoner.facts import FACT_SCHEMA_VERSION, add_facts, facts_text, policy_facts
+from reasoner.facts import FACT_SCHEMA_VERSION, add_fact_tuples, add_facts, facts_text, policy_facts, shown_texts
 from reasoner.parse import parse_policy_text
 from reasoner.paths import encoding_file, encodings_dir
 
@@ -85,6 +86,43 @@ def test_injection_through_the_backend_changes_nothing():
     assert keys == sorted(["aws:principaltag/" + s.replace("\n", "_").lower() for s in NASTY] + ["aws:tagkeys"] * len(NASTY))
     assert strings_of(got, "principal", 4, 3) == ["arn:aws:iam::111122223333:role/" + NASTY[2]]
     assert len(identity.statements) == len(NASTY) and len(trust.statements) == 1
+
+
+def test_bulk_facts_equal_the_public_api_and_read_back_as_clingo_writes_them():
+    """The bulk path (clingo's C symbol API with buffers made once, used for request batches)
+    adds exactly the facts the public API adds, nasty strings included, and reads shown atoms
+    back as `str(symbol)` does; a fact of too many arguments is refused, not truncated."""
+    doc = nasty_policy()
+    identity = parse({"Version": "2012-10-17", "Statement": doc["Statement"][:-1]})
+    symbols = list(policy_facts(1, identity))
+    tuples = [(s.name, s.arguments) for s in symbols]
+    tuples.append(("wide", [clingo.Number(i) for i in range(40)] + [clingo.String(NASTY[6])]))
+    tuples.append(("zero", []))
+    expected = set(symbols) | {clingo.Function(n, a) for n, a in tuples[-2:]}
+
+    ctl = clingo.Control(["--warn=none"])
+    with ctl.backend() as backend:
+        assert add_fact_tuples(backend, iter(tuples)) == len(tuples)
+    ctl.add("base", [], "#show sid/3. #show wide/41. #show zero/0.")
+    got = atoms_of(ctl)
+    assert got == expected
+
+    ctl = clingo.Control(["--warn=none"])
+    with ctl.backend() as backend:
+        add_fact_tuples(backend, tuples)
+    ctl.add("base", [], "#show sid/3. #show wide/41. #show zero/0.")
+    ctl.ground([("base", [])])
+    with ctl.solve(yield_=True) as handle:
+        model = next(iter(handle))
+        texts = shown_texts(model)
+        assert texts == [str(s) for s in model.symbols(shown=True)]
+    assert len(texts) == len(NASTY) + 2 and any(t.startswith("wide(0,1,") for t in texts)
+    assert sorted(clingo.parse_term(t) for t in texts if t.startswith("sid(")) == sorted(s for s in symbols if s.name == "sid")
+
+    ctl = clingo.Control(["--warn=none"])
+    with ctl.backend() as backend:
+        with pytest.raises(ValueError):
+            add_fact_tuples(backend, [("huge", [clingo.Number(1)] * 65)])
 
 
 def test_facts_text_reads_back_as_the_same_symbols():
