@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.gen_requests import requests as gen_requests  # noqa: E402
 from reasoner.evaluate import evaluate  # noqa: E402
-from reasoner.request import request_from_json  # noqa: E402
+from reasoner.request import request_from_json, requests_from_json  # noqa: E402
 from tests.oracle import ensure_oracle  # noqa: E402
 
 
@@ -43,13 +43,12 @@ def timed(f):
 
 def in_process(reqs: list[dict]):
     def run():
-        parsed = [request_from_json(r) for r in reqs]
-        return evaluate(parsed)
+        return evaluate(requests_from_json(reqs))
     return timed(run)
 
 
 def stages(reqs: list[dict]) -> dict:
-    parsed, t_parse = timed(lambda: [request_from_json(r) for r in reqs])
+    parsed, t_parse = timed(lambda: requests_from_json(reqs))
     _, t_eval = timed(lambda: evaluate(parsed))
     return {"request_from_json": t_parse, "evaluate": t_eval}
 

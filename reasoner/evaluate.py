@@ -5,7 +5,11 @@ encodings decide.  A batch is grounded and solved once, however many requests it
 """
 from __future__ import annotations
 
+import marshal
+import os
 import re
+import signal
+import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
@@ -198,13 +202,19 @@ class _Batch:
         self.alias.append(u)
         return u
 
-    def atoms(self):
-        """Every fact of the batch, as (name, argument symbols)."""
+    def atoms(self, lo: int = 0, hi: Optional[int] = None):
+        """The facts of the batch, as (name, argument symbols): every shared fact, and those of
+        the distinct requests numbered ``lo`` to ``hi`` (all by default)."""
         yield from self.static
-        for u, facts in enumerate(self.unique):
+        for u in range(lo, len(self.unique) if hi is None else hi):
+            facts = self.unique[u]
             R = number(u)
             for name, args in facts:
                 yield name, [R if a is _R else a for a in args]
+
+    def pid_of(self, pol: Policy) -> Optional[int]:
+        """The handle of a policy already numbered in this batch."""
+        return self.policies.get((id(pol.statements), pol.kind))
 
     def policy(self, pol: Policy) -> int:
         key = (id(pol.statements), pol.kind)
@@ -224,7 +234,7 @@ class _Batch:
             return
         self.stated.add(key)
         P, S = number(pid), number(st.index)
-        add = self.add
+        add = self.add_shared  # facts of the batch, not of the request that first met them
         add("stmt", P, S, constant(st.effect.lower()))
         if st.not_action:
             add("not_action", P, S)
@@ -362,6 +372,25 @@ def _question_key(req: Request, action: str, context: dict) -> tuple:
     )
 
 
+def _layers(req: Request) -> tuple[list, list]:
+    """The policies in force for a request, each with its layer symbol: the request's own layers
+    (identity, resource, boundary, session, VPC endpoint), and the SCP and RCP levels, which come
+    from the accounts and are the same set for many requests (stated once per batch,
+    set_in_force/3 in eval/shared.lp, and named by each request, in_set/2)."""
+    layers: list[tuple[object, Policy]] = [(constant("identity"), p) for p in req.identity]
+    if req.resource_policy is not None:
+        layers.append((constant("resource"), req.resource_policy))
+    layers += [(constant("boundary"), p) for p in req.boundary]
+    layers += [(constant("session"), p) for p in req.session]
+    layers += [(constant("vpce"), p) for p in req.vpce]
+    org: list[tuple[object, Policy]] = []
+    for n, level in enumerate(req.scps):
+        org += [(_layer_symbol("scp", n), p) for p in level]
+    for n, level in enumerate(req.rcps):
+        org += [(_layer_symbol("rcp", n), p) for p in level]
+    return layers, org
+
+
 def _request_facts(batch: _Batch, req: Request) -> None:
     """The facts of one request (between batch.begin() and batch.end()).  Facts of neutral
     statements are stated once per question (`q_*` facts, encodings/eval/shared.lp), the rest
@@ -403,20 +432,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     Q = number(qh)
     add("asks", R, Q)
 
-    layers: list[tuple[object, Policy]] = [(constant("identity"), p) for p in req.identity]
-    if req.resource_policy is not None:
-        layers.append((constant("resource"), req.resource_policy))
-    layers += [(constant("boundary"), p) for p in req.boundary]
-    layers += [(constant("session"), p) for p in req.session]
-    layers += [(constant("vpce"), p) for p in req.vpce]
-    # SCP and RCP levels come from the accounts: the same set for many requests, stated once per
-    # batch (set_in_force/3, eval/shared.lp) and named by each request (in_set/2)
-    org: list[tuple[object, Policy]] = []
-    for n, level in enumerate(req.scps):
-        org += [(_layer_symbol("scp", n), p) for p in level]
-    for n, level in enumerate(req.rcps):
-        org += [(_layer_symbol("rcp", n), p) for p in level]
-
+    layers, org = _layers(req)
     batch.checked.append(layers + org)
     shadow_allow: list = []
     shadow_deny: list = []
@@ -559,7 +575,22 @@ def _statement_facts(add, X, prefix: str, P, pol: Policy, st: Statement, req: Re
     return mine
 
 
+_HITS: dict = {}
+
+
 def _resource_hit(pattern: str, resource: str, request_is_pattern: bool, wildcard_only: bool, covering: bool) -> bool:
+    """Whether a Resource pattern reaches the request's resource (or set of resources), as
+    :mod:`reasoner.match` decides it; remembered, since batches ask it again and again."""
+    key = (pattern, resource, request_is_pattern, wildcard_only, covering)
+    got = _HITS.get(key)
+    if got is None:
+        if len(_HITS) > 500_000:
+            _HITS.clear()
+        got = _HITS[key] = _decide_resource_hit(pattern, resource, request_is_pattern, wildcard_only, covering)
+    return got
+
+
+def _decide_resource_hit(pattern: str, resource: str, request_is_pattern: bool, wildcard_only: bool, covering: bool) -> bool:
     if wildcard_only:
         # the action supports only "Resource": "*": the request resource is the literal "*"
         return match.glob(pattern, "*") if pattern != "*" else True
@@ -615,9 +646,13 @@ def _control() -> clingo.Control:
 def _solve(batch: "_Batch") -> list[str]:
     """Ground and solve a batch: its shown atoms, as text (they hold only numbers and constants,
     encodings/show/decision.lp)."""
+    return _ground_and_show(batch.atoms())
+
+
+def _ground_and_show(facts) -> list[str]:
     ctl = _control()
     with ctl.backend() as backend:
-        add_fact_tuples(backend, batch.atoms())
+        add_fact_tuples(backend, facts)
     ctl.ground([("base", [])])
     with ctl.solve(yield_=True) as handle:
         for model in handle:
@@ -625,7 +660,7 @@ def _solve(batch: "_Batch") -> list[str]:
     return []
 
 
-CHUNK = 4000
+CHUNK = 8000
 
 
 def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool = True) -> list[Decision]:
@@ -634,21 +669,117 @@ def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool 
     ``progress(done, total)`` is called as chunks finish.  With ``exact_conditions=False`` the
     residual conditions that need combinations of open statements decided are left for when
     they are first read (:func:`complete` computes many in one batch): the decisions are the
-    same."""
+    same.  A large chunk is decided in two halves side by side (:func:`_evaluate_split`)."""
     out: list[Decision] = []
     total = len(requests)
     for start in range(0, total, CHUNK):
         part = requests[start : start + CHUNK]
         with gc_paused():  # many small acyclic objects: the collector's passes find nothing
-            batch = _Batch()
-            for req in part:
-                batch.begin()
-                _request_facts(batch, req)
-                batch.end()
-            out += _decisions(part, batch, _solve(batch), exact_conditions)
+            got = None
+            if len(part) >= PARALLEL_MIN and _jobs() > 1:
+                got = _evaluate_split(part, exact_conditions)
+            out += got if got is not None else _evaluate_chunk(part, exact_conditions)
         if progress is not None:
             progress(len(out), total)
     return out
+
+
+def _evaluate_chunk(part: Sequence[Request], exact_conditions: bool) -> list[Decision]:
+    batch = _Batch()
+    for req in part:
+        batch.begin()
+        _request_facts(batch, req)
+        batch.end()
+    return _decisions(part, batch, _solve(batch), exact_conditions)
+
+
+PARALLEL_MIN = 1000  # requests from which a chunk is decided in two processes
+_FORKED = False  # set in a child deciding half a chunk: it never splits again
+
+
+def _jobs() -> int:
+    """How many processes may decide one chunk: ``IAM_REASONER_JOBS`` (1 turns the split off),
+    else 2 where the machine has two cores or more.  A process running other threads (a Jupyter
+    kernel, a progress monitor) never forks: a forked child would inherit their locks."""
+    if _FORKED or not hasattr(os, "fork") or threading.active_count() > 1:
+        return 1
+    env = os.environ.get("IAM_REASONER_JOBS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return min(int(env), 2)
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def _evaluate_split(part: Sequence[Request], exact_conditions: bool) -> Optional[list[Decision]]:
+    """Decide the second half of a chunk in a forked child while this process decides the first.
+    Requests are independent of each other (every derived atom carries its request's handle), so
+    each half is decided as in one batch.  The child sends back, per request, its decision,
+    blocked layers, residual conditions and the statements that decided it (policies named by
+    their place among the request's policies in force, see :func:`_layers`); reasons are built
+    here, from this process's policies, when first read.  None when the child could not be
+    started or failed: the caller then decides the chunk here."""
+    global _FORKED
+    half = len(part) // 2
+    try:
+        r, w = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:  # the child: its half, written to the pipe, then gone without any cleanup
+        code = 1
+        try:
+            _FORKED = True
+            os.close(r)
+            data = marshal.dumps([_export(d) for d in _evaluate_chunk(part[half:], exact_conditions)])
+            with os.fdopen(w, "wb") as f:
+                f.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        mine = _evaluate_chunk(part[:half], exact_conditions)
+        with os.fdopen(r, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+        raise
+    if status != 0:
+        return None
+    return mine + [_imported(req, got) for req, got in zip(part[half:], marshal.loads(data))]
+
+
+def _export(d: Decision) -> tuple:
+    """A decision as plain data (see :func:`_evaluate_split`)."""
+    why = d.reasons_of
+    places: dict = {}
+    for j, (_, pol) in enumerate(why.checked):
+        places.setdefault(why.batch.pid_of(pol), j)
+    info = why.info
+    allow = {(layer, places[pid], sidx): mode for (layer, pid, sidx), mode in info["allow"].items()}
+    deny = {(layer, places[pid], sidx): mode for (layer, pid, sidx), mode in info["deny"].items()}
+    opened = {(places[pid], sidx): cs for (pid, sidx), cs in info["open"].items()}
+    conditions = None if d._pending is not None else d._conditions
+    return (d.decision, d.blocked_by, conditions, allow, deny, opened)
+
+
+def _imported(req: Request, got: tuple) -> Decision:
+    decision, blocked, conditions, allow, deny, opened = got
+    layers, org = _layers(req)
+    checked = layers + org
+    pols = {j: pol for j, (_, pol) in enumerate(checked)}
+    info = {"allow": allow, "deny": deny, "open": opened}
+    return Decision(req.id, decision, _Why(None, info, req, pols, checked), blocked, conditions or [], list(req.warnings),
+                    _pending=req if conditions is None else None)
 
 
 MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a residual condition
@@ -883,7 +1014,7 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditio
         u = batch.alias[rid]
         info = per[u]
         pols = batch.pols[rid]
-        reasons = _lazy_reasons(batch, info, req, pols, batch.checked[rid])
+        reasons = _Why(batch, info, req, pols, batch.checked[rid])
         same = match.principal_info(req.principal).account == req.resource_account
         conditions = []
         pending = None
@@ -895,13 +1026,26 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditio
     return out
 
 
-def _lazy_reasons(batch, info, req, pols, checked):
-    def build():
-        reasons = _reasons(batch, info, req, pols)
-        _add_checked(reasons, checked)
-        return reasons
+class _Why:
+    """What a decision's reasons are built from, when first asked: the decided statements of its
+    request (``info``), the request's policies by handle (``pols``) and every policy in force."""
 
-    return build
+    __slots__ = ("batch", "info", "req", "pols", "checked")
+
+    def __init__(self, batch, info, req, pols, checked):
+        self.batch, self.info, self.req, self.pols, self.checked = batch, info, req, pols, checked
+
+    def __call__(self) -> dict:
+        # statements are listed layer by layer, each layer's policies in the request's order
+        if self.batch is None:
+            place = {j: j for j in range(len(self.checked))}
+        else:
+            place = {}
+            for j, (_, pol) in enumerate(self.checked):
+                place.setdefault(self.batch.pid_of(pol), j)
+        reasons = _reasons(self.batch, self.info, self.req, self.pols, place)
+        _add_checked(reasons, self.checked)
+        return reasons
 
 
 def _add_checked(reasons: dict, checked: list) -> None:
@@ -916,10 +1060,11 @@ def _add_checked(reasons: dict, checked: list) -> None:
             slot["checked"].append(name)
 
 
-def _reasons(batch: _Batch, info: dict, req: Optional[Request] = None, pols: Optional[dict] = None) -> dict:
+def _reasons(batch: Optional[_Batch], info: dict, req: Optional[Request] = None, pols: Optional[dict] = None, place: Optional[dict] = None) -> dict:
     reasons: dict = {}
+    place = place or {}
     for effect in ("allow", "deny"):
-        for ((layer, level), pid, sidx), mode in sorted(info[effect].items(), key=lambda kv: (kv[0][0][0], kv[0][0][1] or 0, kv[0][1], kv[0][2])):
+        for ((layer, level), pid, sidx), mode in sorted(info[effect].items(), key=lambda kv: (kv[0][0][0], kv[0][0][1] or 0, place.get(kv[0][1], kv[0][1]), kv[0][2])):
             pol = (pols or {}).get(pid) or batch.by_handle[pid]
             st = next(s for s in pol.statements if s.index == sidx)
             open_conds = ()
@@ -995,5 +1140,6 @@ def simulate(request) -> Decision:
 def simulate_batch(requests: Iterable) -> list[Decision]:
     from .request import request_from_json
 
-    reqs = [r if isinstance(r, Request) else request_from_json(r) for r in requests]
+    with gc_paused():
+        reqs = [r if isinstance(r, Request) else request_from_json(r) for r in requests]
     return evaluate(reqs)

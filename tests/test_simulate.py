@@ -267,3 +267,43 @@ def test_shared_question_facts_decide_each_principal_as_alone():
     for r, t in zip(reqs, together):
         alone = simulate(r)
         assert (t.decision, t.blocked_by, t.conditions, t.reasons) == (alone.decision, alone.blocked_by, alone.conditions, alone.reasons), r["id"]
+
+
+def test_a_batch_decided_in_two_processes_decides_as_one(monkeypatch):
+    """A large batch is decided in two halves side by side (a forked child takes the second):
+    decisions, blocked layers, reasons and residual conditions (exact, or computed when read) are
+    those of one process, for concrete requests, unknown-context ones and requests whose
+    statements are shared across the halves."""
+    import dataclasses
+
+    import reasoner.evaluate as ev
+    from reasoner.evaluate import evaluate
+    from reasoner.request import request_from_json
+
+    from tests.strategies import random_requests
+
+    reqs = [request_from_json(r) for r in random_requests(23, 400)]
+    reqs += [request_from_json(r) for r in _random_residual_requests(7, 200)]
+    reqs += [dataclasses.replace(r, unknown_context=True) for r in reqs[:200]]
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    alone = [d.as_json() for d in evaluate(reqs)]
+    import os
+
+    forks = []
+    real_fork = os.fork
+
+    def counting_fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 50)
+    split = [d.as_json() for d in evaluate(reqs)]
+    assert forks, "the batch was not split"
+    assert split == alone
+    deferred = evaluate(reqs, exact_conditions=False)
+    assert len(forks) == 2 and any(d._pending is not None for d in deferred[len(reqs) // 2 :])
+    assert [d.as_json() for d in deferred] == alone
+    assert sum(d["decision"] == "ConditionallyAllowed" for d in alone) > 10
+    assert len({d["decision"] for d in alone}) == 4

@@ -9,7 +9,7 @@ import click
 from ..diagnostics import InputError
 from ..evaluate import Decision, evaluate
 from ..locate import Source
-from ..parse import decode_bytes, decode_json
+from ..parse import decode_bytes, decode_json, gc_paused
 from ..render import decision_tree
 from ..request import request_from_json
 from .common import EXIT_INPUT, EXIT_OK, guarded, main
@@ -57,27 +57,28 @@ def simulate_command(file, batch, as_json, unknown_context):
                 _emit(next(decided), r, as_json)
         pending.clear()
 
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        label = f"{name}#{lineno}"
-        try:
-            obj = decode_json(line, label)
-            req = request_from_json(obj, Source(label, line), unknown_context)
-        except InputError as e:
-            failed = True
-            rid = None
+    with gc_paused():  # a batch builds many small acyclic objects
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            label = f"{name}#{lineno}"
             try:
-                rid = json.loads(line).get("id")
-            except (ValueError, AttributeError):
-                pass
-            d = e.diagnostics[0]
-            pending.append((lineno, Decision(rid if rid is not None else lineno, "Error", error=f"line {lineno}: {d.message}" + (f" (column {d.column})" if d.column else ""))))
-        else:
-            pending.append((lineno, req))
-        if len(pending) >= CHUNK:
-            flush()
-    flush()
+                obj = decode_json(line, label)
+                req = request_from_json(obj, Source(label, line), unknown_context)
+            except InputError as e:
+                failed = True
+                rid = None
+                try:
+                    rid = json.loads(line).get("id")
+                except (ValueError, AttributeError):
+                    pass
+                d = e.diagnostics[0]
+                pending.append((lineno, Decision(rid if rid is not None else lineno, "Error", error=f"line {lineno}: {d.message}" + (f" (column {d.column})" if d.column else ""))))
+            else:
+                pending.append((lineno, req))
+            if len(pending) >= CHUNK:
+                flush()
+        flush()
     sys.exit(EXIT_INPUT if failed else EXIT_OK)
 
 
