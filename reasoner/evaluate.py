@@ -372,6 +372,30 @@ def _question_key(req: Request, action: str, context: dict) -> tuple:
     )
 
 
+_RESOURCES: dict = {}
+
+
+def _resource_facts(resource: str) -> tuple:
+    """What a request's resource ARN says by itself: its account (when it names one), its kind
+    (a symbol, `none` when it has none) and its classes (resource_class/2 symbols)."""
+    got = _RESOURCES.get(resource)
+    if got is None:
+        parts = match.split_arn(resource)
+        account = parts[4] if parts and re.fullmatch(r"\d{12}", parts[4]) else None
+        kind = resource_kind(resource)
+        classes = []
+        if _SSO_RESERVED.match(resource):
+            classes.append(constant("sso_reserved_role"))
+        if _AWS_ALIAS.match(resource):
+            classes.append(constant("aws_managed_alias"))
+        if _AWS_MANAGED_POLICY.match(resource):
+            classes.append(constant("aws_managed_policy"))
+        if len(_RESOURCES) > 200_000:
+            _RESOURCES.clear()
+        got = _RESOURCES[resource] = (account, string(kind) if kind else constant("none"), tuple(classes))
+    return got
+
+
 def _layers(req: Request) -> tuple[list, list]:
     """The policies in force for a request, each with its layer symbol: the request's own layers
     (identity, resource, boundary, session, VPC endpoint), and the SCP and RCP levels, which come
@@ -398,23 +422,15 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     R = _R
     add = batch.add
     who = match.principal_info(req.principal)
-    res_account = req.resource_account
-    if res_account is None:
-        parts = match.split_arn(req.resource)
-        if parts and re.fullmatch(r"\d{12}", parts[4]):
-            res_account = parts[4]
+    arn_account, kind, classes = _resource_facts(req.resource)
+    res_account = req.resource_account if req.resource_account is not None else arn_account
     action = req.action.lower()
-    kind = resource_kind(req.resource)
     none = constant("none")
     # one fact for what every request has (layers.lp derives req/1, principal_kind/2, ...)
     add("request", R, constant(who.kind), string(who.account) if who.account else none,
-        string(res_account) if res_account else none, string(action), string(kind) if kind else none)
-    if _SSO_RESERVED.match(req.resource):
-        add("resource_class", R, constant("sso_reserved_role"))
-    if _AWS_ALIAS.match(req.resource):
-        add("resource_class", R, constant("aws_managed_alias"))
-    if _AWS_MANAGED_POLICY.match(req.resource):
-        add("resource_class", R, constant("aws_managed_policy"))
+        string(res_account) if res_account else none, string(action), kind)
+    for c in classes:
+        add("resource_class", R, c)
     if req.service_linked_role:
         add("service_linked_role", R)
     if req.management_principal:
