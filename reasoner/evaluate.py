@@ -690,7 +690,9 @@ def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool 
     total = len(requests)
     for start in range(0, total, CHUNK):
         part = requests[start : start + CHUNK]
-        with gc_paused():  # many small acyclic objects: the collector's passes find nothing
+        # many small acyclic objects, freed by reference counting: the collector's passes would
+        # find nothing, and resumed (long_lived) it does not scan them all at once either
+        with gc_paused(long_lived=True):
             got = None
             if len(part) >= PARALLEL_MIN and _jobs() > 1:
                 got = _evaluate_split(part, exact_conditions)
@@ -734,7 +736,7 @@ def _evaluate_split(part: Sequence[Request], exact_conditions: bool) -> Optional
     here, from this process's policies, when first read.  None when the child could not be
     started or failed: the caller then decides the chunk here."""
     global _FORKED
-    half = len(part) // 2
+    half = len(part) * 13 // 25  # the child pays for copying the pages it touches
     try:
         r, w = os.pipe()
     except OSError:
@@ -1156,6 +1158,6 @@ def simulate(request) -> Decision:
 def simulate_batch(requests: Iterable) -> list[Decision]:
     from .request import request_from_json
 
-    with gc_paused():
+    with gc_paused(long_lived=True):
         reqs = [r if isinstance(r, Request) else request_from_json(r) for r in requests]
     return evaluate(reqs)

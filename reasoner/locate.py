@@ -86,16 +86,17 @@ class Source:
 
     def _members(self, pos: int):
         """Offsets of the members of the container starting at ``pos``: a list of value offsets
-        for a JSON list, a dict key -> [(key offset, value offset), ...] for an object.  A small
-        text (a request, a policy file) is indexed whole in one pass the first time; a big one
-        (an account dump) container by container, along the paths asked."""
+        for a JSON list, a dict key -> [(key offset, value offset), ...] for an object.  Found
+        container by container, along the paths asked: each member value is stepped over by the
+        C JSON decoder (:func:`_scan_decoded`); text it cannot read (cut, not JSON, nested too
+        deep) is read token by token (:func:`_scan`)."""
         got = self._index.get(pos)
         if got is None and pos not in self._index:
-            if not self._index and len(self.text) <= _WHOLE:
-                self._index.update(_scan_all(self.text))
-                if pos in self._index:
-                    return self._index[pos]
-            got = self._index[pos] = _scan(self.text, pos)
+            try:
+                got = _scan_decoded(self.text, pos)
+            except (ValueError, IndexError, RecursionError):
+                got = _scan(self.text, pos)
+            self._index[pos] = got
         return got
 
     def line_col(self, offset: int) -> tuple[int, int]:
@@ -112,53 +113,57 @@ class Source:
         return line, offset - starts[line - 1] + 1
 
 
-_WHOLE = 64 * 1024 * 1024
 _new = object.__new__
 
 
-def _scan_all(text: str) -> dict:
-    """Members of every container of a text, in one pass over its tokens."""
-    index: dict = {}
-    stack: list = []  # [start, members, is_obj, expect_value, key, key_at]
-    for m in _TOKEN.finditer(text):
-        tok = m.group()
-        c = tok[0]
-        top = stack[-1] if stack else None
-        if c in "]}":
-            if stack:
-                done = stack.pop()
-                index[done[0]] = done[1]
-            continue
-        if c == ",":
-            if top is not None:
-                top[3] = not top[2]
-            continue
-        if c == ":":
-            if top is not None:
-                top[3] = True
-            continue
-        if top is not None:
-            if top[2] and not top[3]:
-                if c == '"' and "\\" not in tok:
-                    top[4] = tok[1:-1]
-                else:
-                    try:
-                        top[4] = json.loads(tok) if c == '"' else tok
-                    except ValueError:
-                        top[4] = tok
-                top[5] = m.start()
-                continue
-            if top[2]:
-                top[1].setdefault(top[4], []).append((top[5], m.start()))
-            else:
-                top[1].append(m.start())
-            top[3] = False
-        if c in "[{":
-            is_obj = c == "{"
-            stack.append([m.start(), {} if is_obj else [], is_obj, not is_obj, None, 0])
-    for open_ in stack:  # unclosed containers (the text was cut): what was seen
-        index[open_[0]] = open_[1]
-    return index
+_raw_decode = json.JSONDecoder().raw_decode
+_scanstring = json.decoder.scanstring
+
+
+def _scan_decoded(text: str, pos: int):
+    """:func:`_scan`, with each member value stepped over by the C JSON decoder: the Python loop
+    runs once per member, not once per token.  Raises ValueError / IndexError on text that is not
+    JSON there (the caller then scans token by token)."""
+    if pos >= len(text) or text[pos] not in "[{":
+        return None
+    ws = _WS.match
+    i = ws(text, pos + 1).end()
+    if text[pos] == "[":
+        items: list = []
+        if text[i] == "]":
+            return items
+        while True:
+            items.append(i)
+            _, i = _raw_decode(text, i)
+            i = ws(text, i).end()
+            c = text[i]
+            if c == "]":
+                return items
+            if c != ",":
+                raise ValueError("not a list")
+            i = ws(text, i + 1).end()
+    members: dict = {}
+    if text[i] == "}":
+        return members
+    while True:
+        if text[i] != '"':
+            raise ValueError("not a key")
+        key_at = i
+        key, i = _scanstring(text, i + 1)
+        i = ws(text, i).end()
+        if text[i] != ":":
+            raise ValueError("no colon")
+        i = ws(text, i + 1).end()
+        value_at = i
+        _, i = _raw_decode(text, i)
+        members.setdefault(key, []).append((key_at, value_at))
+        i = ws(text, i).end()
+        c = text[i]
+        if c == "}":
+            return members
+        if c != ",":
+            raise ValueError("not an object")
+        i = ws(text, i + 1).end()
 
 
 def _skip_ws(text: str, pos: int) -> int:

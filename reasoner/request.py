@@ -260,5 +260,5 @@ def request_from_json(obj: Any, source: Optional[Source] = None, unknown_context
 def requests_from_json(objs: Iterable[Any], unknown_context: bool = False) -> list[Request]:
     """Many requests at once (see :func:`request_from_json`), with the cyclic garbage collector
     paused: a batch builds many small acyclic objects whose collection passes free nothing."""
-    with gc_paused():
+    with gc_paused(long_lived=True):
         return [request_from_json(o, unknown_context=unknown_context) for o in objs]

@@ -60,3 +60,40 @@ def test_prefix_and_embedded_documents():
 def test_crlf_and_lines():
     text = '{\r\n  "a": [\r\n    "x"\r\n  ]\r\n}'
     assert Source("f", text).position(("a", 0)) == (3, 5)
+
+
+def _containers(text: str):
+    """Offsets of every `[` and `{` that opens a container (outside strings)."""
+    import re
+
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[{]', text, re.S):
+        if m.group() in "[{":
+            yield m.start()
+
+
+def test_stepping_over_values_with_the_decoder_finds_what_the_token_scan_finds():
+    """Containers are read member by member with the C decoder stepping over each value; that
+    must find exactly the places the token-by-token scan finds, on tricky text, real policies
+    and text the decoder refuses (then the token scan is used: cut, not JSON, too deep)."""
+    from pathlib import Path
+
+    from reasoner.locate import _scan, _scan_decoded
+
+    texts = [TEXT, TEXT.replace("\n", "\r\n"), '{ "a" : [ ] , "b" : { } , "a" : [1 ,2] }', "[ ]", "{}"]
+    corpus = Path(__file__).parent / "data" / "parse" / "managed-sample.jsonl"
+    for line in corpus.read_text(encoding="utf-8").splitlines()[:40]:
+        texts.append(line)
+        texts.append(json.dumps(json.loads(line), indent=2))
+    for text in texts:
+        for pos in _containers(text):
+            assert _scan_decoded(text, pos) == _scan(text, pos), (text[:60], pos)
+    checked = 0
+    for bad in ['{"a": [1, 2', '{"a": tru, "b": 1}', '{"a" 1}', '{"a": "x\x01y"}', "[" * 5000 + "]" * 5000]:
+        for pos in list(_containers(bad))[:3]:
+            try:
+                _scan_decoded(bad, pos)
+            except (ValueError, IndexError, RecursionError):
+                checked += 1
+            src = Source("bad", bad)
+            assert src._members(pos) == _scan(bad, pos)
+    assert checked >= 5
