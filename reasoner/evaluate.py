@@ -170,6 +170,10 @@ class _Batch:
         self.by_handle: dict[int, Policy] = {}
         self.stated: set = set()
         self.questions: dict = {}  # question key -> handle (see _question_key)
+        self.qfacts: list = []  # question handle -> the facts stated for it (q_*)
+        self.qadders: list = []  # question handle -> a function adding a fact to them
+        self.asking: list = []  # handles of the questions the current request asks
+        self.asked: list = []  # distinct request -> handles of the questions it asks
         self.shared: dict = {}  # (question, policy, statement) -> its meeting patterns, once stated
         self.shadowing: set = set()
         self.sets: dict = {}  # SCP/RCP levels and policies -> handle of the set
@@ -182,11 +186,32 @@ class _Batch:
             self.static.append((name, args))
 
     def add_shared(self, name: str, *args):
-        """A fact of a question, shared by every request that asks it."""
+        """A fact of the batch, for every request."""
         self.static.append((name, args))
+
+    def question(self, key) -> tuple:
+        """The handle of a question (and its symbol), numbered when first asked."""
+        h = self.questions.get(key)
+        if h is None:
+            h = self.questions[key] = len(self.questions)
+            facts: list = []
+            self.qfacts.append(facts)
+            append = facts.append
+            self.qadders.append(lambda name, *args: append((name, args)))
+        return h, number(h)
+
+    def ask(self, h: int, Q) -> None:
+        """The current request asks question ``h``: it reads that question's facts."""
+        self.asking.append(h)
+        self.add("asks", _R, Q)
+
+    def adder(self, h: int):
+        """A function adding a fact of question ``h``, shared by every request that asks it."""
+        return self.qadders[h]
 
     def begin(self) -> None:
         self.current = []
+        self.asking = []
         self.pols.append({})
 
     def end(self) -> int:
@@ -199,14 +224,23 @@ class _Batch:
         if u is None:
             u = self.keys[key] = len(self.unique)
             self.unique.append(facts)
+            self.asked.append(tuple(self.asking))
         self.alias.append(u)
         return u
 
     def atoms(self, lo: int = 0, hi: Optional[int] = None):
-        """The facts of the batch, as (name, argument symbols): every shared fact, and those of
-        the distinct requests numbered ``lo`` to ``hi`` (all by default)."""
+        """The facts of the batch, as (name, argument symbols): the facts of the batch, those of
+        the questions asked by the distinct requests numbered ``lo`` to ``hi`` (all by default),
+        and those requests' own."""
+        hi = len(self.unique) if hi is None else hi
         yield from self.static
-        for u in range(lo, len(self.unique) if hi is None else hi):
+        if lo == 0 and hi == len(self.unique):
+            for facts in self.qfacts:
+                yield from facts
+        else:
+            for h in sorted({h for u in range(lo, hi) for h in self.asked[u]}):
+                yield from self.qfacts[h]
+        for u in range(lo, hi):
             facts = self.unique[u]
             R = number(u)
             for name, args in facts:
@@ -442,11 +476,8 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     context.update(req.context)
     request_is_pattern = not req.wildcard_only and ("*" in req.resource or "?" in req.resource)
     qkey = _question_key(req, action, context)
-    qh = batch.questions.get(qkey)
-    if qh is None:
-        qh = batch.questions[qkey] = len(batch.questions)
-    Q = number(qh)
-    add("asks", R, Q)
+    qh, Q = batch.question(qkey)
+    batch.ask(qh, Q)
 
     layers, org = _layers(req)
     batch.checked.append(layers + org)
@@ -462,24 +493,21 @@ def _request_facts(batch: _Batch, req: Request) -> None:
         sort = _neutral(st)
         if sort == "qa":
             if not by_account:
-                k = (qkey, who.kind, who.account, who.text if who.kind in ("service", "federated") else None)
-                h = batch.questions.get(k)
-                if h is None:
-                    h = batch.questions[k] = len(batch.questions)
-                by_account.append((h, number(h)))
-                add("asks", R, by_account[0][1])
+                h, QA = batch.question((qkey, who.kind, who.account, who.text if who.kind in ("service", "federated") else None))
+                by_account.append((h, QA))
+                batch.ask(h, QA)
             h, QA = by_account[0]
             key = (h, pid, st.index)
             if key in shared:
                 mine = shared[key]
             else:
-                mine = shared[key] = _statement_facts(batch.add_shared, QA, "q_", P, pol, st, req, who, context, request_is_pattern)
+                mine = shared[key] = _statement_facts(batch.adder(h), QA, "q_", P, pol, st, req, who, context, request_is_pattern)
         elif sort:
             key = (qh, pid, st.index)
             if key in shared:
                 mine = shared[key]
             else:
-                mine = shared[key] = _statement_facts(batch.add_shared, Q, "q_", P, pol, st, req, who, context, request_is_pattern)
+                mine = shared[key] = _statement_facts(batch.adder(qh), Q, "q_", P, pol, st, req, who, context, request_is_pattern)
         else:
             mine = _statement_facts(add, R, "", P, pol, st, req, who, context, request_is_pattern)
         if mine:
@@ -521,7 +549,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
                     batch.statement(pid, pol, st)
                     if _neutral(st) == "q":
                         key = (qh, pid, st.index)
-                        mine = shared.get(key) if key in shared else shared.setdefault(key, _statement_facts(batch.add_shared, Q, "q_", P, pol, st, req, who, context, request_is_pattern))
+                        mine = shared.get(key) if key in shared else shared.setdefault(key, _statement_facts(batch.adder(qh), Q, "q_", P, pol, st, req, who, context, request_is_pattern))
                         if mine:
                             neutral_sides[st.effect != "Allow"].append((P, number(st.index), mine, key))
                     else:
@@ -541,7 +569,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
                 add("shadows_all", R, Pd, Sd)
             elif dkey not in batch.shadowing:
                 batch.shadowing.add(dkey)
-                batch.add_shared("q_shadows_all", number(dkey[0]), Pd, Sd)
+                batch.adder(dkey[0])("q_shadows_all", number(dkey[0]), Pd, Sd)
             continue
         for Pa, Sa, apats, _ in shadow_allow:
             if all(any(match.arn_covers(d, a) for d in dpats) for a in apats):
