@@ -21,11 +21,12 @@ _constants: dict[str, Symbol] = {}
 
 
 def string(s: str) -> Symbol:
+    """The string symbol of ``s``; one object per value."""
     sym = _strings.get(s)
     if sym is None:
         if len(_strings) > 500_000:
             _strings.clear()
-        sym = _strings[s] = String(s)
+        sym = _strings[s] = _new_string(s)
     return sym
 
 
@@ -239,3 +240,23 @@ def _make_function():
 
 
 function = _make_function()
+
+
+def _make_string():
+    """``clingo.String(s)``, by one call of clingo's C constructor."""
+    if _LIB is None:
+        return String
+    create, new_symbol = _LIB.clingo_symbol_create_string, Symbol.__new__
+    out = _FFI.new("clingo_symbol_t*")
+
+    def new_string(s: str) -> Symbol:
+        if not create(s.encode(), out):
+            raise RuntimeError(_clingo_error())
+        sym = new_symbol(Symbol)
+        sym._rep = out[0]
+        return sym
+
+    return new_string
+
+
+_new_string = _make_string()

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from reasoner.cli import main
-from reasoner.facts import FACT_SCHEMA_VERSION, add_fact_tuples, add_facts, facts_text, function, policy_facts, shown_texts
+from reasoner.facts import FACT_SCHEMA_VERSION, add_fact_tuples, add_facts, facts_text, function, policy_facts, shown_texts, string
 from reasoner.parse import parse_policy_text
 from reasoner.paths import encoding_file, encodings_dir
 
@@ -99,6 +99,8 @@ def test_bulk_facts_equal_the_public_api_and_read_back_as_clingo_writes_them():
     tuples.append(("wide", [clingo.Number(i) for i in range(40)] + [clingo.String(NASTY[6])]))
     tuples.append(("zero", []))
     expected = set(symbols) | {clingo.Function(n, a) for n, a in tuples[-2:]}
+    for text in NASTY + ["", "caf\u00e9"]:
+        assert string(text) == clingo.String(text) and string(text).string == text
     made = [function(n, a) for n, a in tuples]
     assert made == [clingo.Function(n, a) for n, a in tuples]
     assert [str(m) for m in made] == [str(clingo.Function(n, a)) for n, a in tuples]
