@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Iterable, Optional, Sequence
 
 import clingo
@@ -20,9 +20,9 @@ import clingo
 from . import match
 from .estate import Estate, Role, User
 from .evaluate import Decision, complete, evaluate
-from .facts import number, string
+from .facts import add_fact_tuples, number, shown_texts, string
 from .model import Policy, PolicyKind, Statement
-from .parse import parse_policy
+from .parse import gc_paused, parse_policy
 from .paths import encoding_file
 from .request import Request
 
@@ -173,6 +173,19 @@ class ExternalAccess:
 
 
 _NOT_COLLECTED = "(identity policies not collected)"
+
+
+def _question(method):
+    """A question to the estate: it builds many small acyclic objects (requests, facts,
+    decisions), so the cyclic collector, whose passes over a loaded estate take a second and free
+    nothing, is paused while it is answered (see reasoner.parse.gc_paused)."""
+
+    @wraps(method)
+    def answer(*args, **kwargs):
+        with gc_paused(long_lived=True):
+            return method(*args, **kwargs)
+
+    return answer
 
 
 class Analyzer:
@@ -482,6 +495,7 @@ class Analyzer:
                                 out.add(self.role_by_name[(who.account, who.role_name)])
         return out
 
+    @_question
     def who_can(
         self,
         action: str,
@@ -732,6 +746,7 @@ class Analyzer:
 
     # ------------------------------------------------------------------ can / path
 
+    @_question
     def can(self, principal: str, action: str, resource: Optional[str], context=None, resource_account=None, max_hops: int = MAX_HOPS, absent=()) -> CanResult:
         """The decision for one principal, with its proof; when it cannot act itself, the
         shortest chain of role assumptions through which it can."""
@@ -793,6 +808,7 @@ class Analyzer:
             frontier = layer
         return None
 
+    @_question
     def paths(self, source: str, target: str, max_hops: int = MAX_HOPS, all_paths: bool = False, context=None) -> list[list[Hop]]:
         """Chains of role assumptions from ``source`` to the role ``target``: the shortest, or
         every simple chain up to ``max_hops`` when ``all_paths``."""
@@ -840,6 +856,7 @@ class Analyzer:
 
     # ------------------------------------------------------------------ external access
 
+    @_question
     def external_access(self, zone: str = "account", max_actions: int = 25) -> "ExternalAccess":
         """Principals outside the zone of trust (the resource's account, or the organization) that
         may reach a resource with a resource-based policy or a role, directly or through chains.
@@ -887,6 +904,7 @@ class Analyzer:
 
     # ------------------------------------------------------------------ what can
 
+    @_question
     def what_can(self, principal: str, service: Optional[str] = None, context=None) -> list[tuple[str, str, list]]:
         """Effective permissions of a principal: every catalogued action (of ``service``, or of
         the services its policies mention) it may do on some resource, with conditions."""
@@ -987,20 +1005,18 @@ def chain_distances(edges: Iterable[tuple[str, str]], goals: Iterable[str], max_
             names.append(name)
         return sym
 
+    facts = [("edge", (node(x), node(y))) for x, y in edges]
+    facts += [("goal", (node(g),)) for g in goals]
+    facts.append(("max_hops", (number(max_hops),)))
     with ctl.backend() as b:
-        add_atom, add_rule, Function = b.add_atom, b.add_rule, clingo.Function
-        for x, y in edges:
-            add_rule([add_atom(Function("edge", (node(x), node(y))))])
-        for g in goals:
-            add_rule([add_atom(Function("goal", (node(g),)))])
-        add_rule([add_atom(Function("max_hops", (number(max_hops),)))])
+        add_fact_tuples(b, facts)
     ctl.ground([("base", [])])
     dist: dict[str, int] = {}
     nxt: dict[str, set] = {}
     with ctl.solve(yield_=True) as h:
         for m in h:
-            for sym in m.symbols(shown=True):
-                name, _, rest = str(sym).partition("(")
+            for text in shown_texts(m):
+                name, _, rest = text.partition("(")
                 a, b_ = rest[:-1].split(",")
                 if name == "dist":
                     dist[names[int(a)]] = int(b_)

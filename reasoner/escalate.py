@@ -25,7 +25,7 @@ from typing import Iterable, Optional, Sequence
 import clingo
 
 from . import match
-from .analysis import Analyzer, Hop, _hop, action_details
+from .analysis import Analyzer, Hop, _hop, _question, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
 from .evaluate import complete, evaluate
@@ -145,6 +145,7 @@ def _str(sym) -> str:
         return str(sym)
 
 
+@_question
 def escalations(
     analyzer: Analyzer,
     principal: Optional[str] = None,

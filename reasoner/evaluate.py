@@ -739,7 +739,7 @@ def _evaluate_chunk(part: Sequence[Request], exact_conditions: bool) -> list[Dec
     return _decisions(part, batch, _solve(batch), exact_conditions)
 
 
-PARALLEL_MIN = 1000  # requests from which a chunk is decided in two processes
+PARALLEL_MIN = 600  # requests from which a chunk is decided in two processes
 _FORKED = False  # set in a child deciding half a chunk: it never splits again
 
 
