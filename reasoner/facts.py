@@ -217,46 +217,46 @@ def shown_texts(model) -> list[str]:
     return out
 
 
+def _from_c(create):
+    """A function calling one of clingo's C symbol constructors, ``create(..., out)``, and
+    returning the symbol it made."""
+    out = _FFI.new("clingo_symbol_t*")
+    new_symbol = Symbol.__new__
+
+    def make(*args) -> Symbol:
+        if not create(*args, out):
+            raise RuntimeError(_clingo_error())
+        sym = new_symbol(Symbol)
+        sym._rep = out[0]
+        return sym
+
+    return make
+
+
 def _make_function():
     """``function(name, arguments)``: ``clingo.Function(name, arguments)``, made by one call of
     clingo's C symbol constructor (about 2.5 µs a symbol instead of 5.6 µs)."""
     if _LIB is None:
         return lambda name, args: Function(name, args)
-    create, null, new_symbol = _LIB.clingo_symbol_create_function, _FFI.NULL, Symbol.__new__
-    out = _FFI.new("clingo_symbol_t*")
+    make, null = _from_c(_LIB.clingo_symbol_create_function), _FFI.NULL
     names: dict[str, bytes] = {}
 
     def function(name: str, args) -> Symbol:
         bname = names.get(name)
         if bname is None:
             bname = names[name] = name.encode()
-        if not create(bname, [a._rep for a in args] if args else null, len(args), True, out):
-            raise RuntimeError(_clingo_error())
-        sym = new_symbol(Symbol)
-        sym._rep = out[0]
-        return sym
+        return make(bname, [a._rep for a in args] if args else null, len(args), True)
 
     return function
-
-
-function = _make_function()
 
 
 def _make_string():
     """``clingo.String(s)``, by one call of clingo's C constructor."""
     if _LIB is None:
         return String
-    create, new_symbol = _LIB.clingo_symbol_create_string, Symbol.__new__
-    out = _FFI.new("clingo_symbol_t*")
-
-    def new_string(s: str) -> Symbol:
-        if not create(s.encode(), out):
-            raise RuntimeError(_clingo_error())
-        sym = new_symbol(Symbol)
-        sym._rep = out[0]
-        return sym
-
-    return new_string
+    make = _from_c(_LIB.clingo_symbol_create_string)
+    return lambda s: make(s.encode())
 
 
+function = _make_function()
 _new_string = _make_string()
