@@ -19,6 +19,7 @@ from clingo import Function, Number
 from . import match
 from .diagnostics import Diagnostic
 from .facts import add_fact_tuples, constant, number, shown_texts, string
+from .memo import once_per_key
 from .model import Policy, Statement
 from .parse import gc_paused
 from .paths import encoding_file
@@ -200,10 +201,10 @@ class _Batch:
             self.qadders.append(lambda name, *args: append((name, args)))
         return h, number(h)
 
-    def ask(self, h: int, Q) -> None:
-        """The current request asks question ``h``: it reads that question's facts."""
+    def ask(self, h: int) -> None:
+        """The current request asks question ``h``: it may read that question's facts
+        (shares/3), which a batch split in halves gives to the half holding the request."""
         self.asking.append(h)
-        self.add("asks", _R, Q)
 
     def adder(self, h: int):
         """A function adding a fact of question ``h``, shared by every request that asks it."""
@@ -245,10 +246,6 @@ class _Batch:
             R = number(u)
             for name, args in facts:
                 yield name, [R if a is _R else a for a in args]
-
-    def pid_of(self, pol: Policy) -> Optional[int]:
-        """The handle of a policy already numbered in this batch."""
-        return self.policies.get((id(pol.statements), pol.kind))
 
     def policy(self, pol: Policy) -> int:
         key = (id(pol.statements), pol.kind)
@@ -406,28 +403,23 @@ def _question_key(req: Request, action: str, context: dict) -> tuple:
     )
 
 
-_RESOURCES: dict = {}
-
-
-def _resource_facts(resource: str) -> tuple:
+def _describe_resource(resource: str) -> tuple:
     """What a request's resource ARN says by itself: its account (when it names one), its kind
     (a symbol, `none` when it has none) and its classes (resource_class/2 symbols)."""
-    got = _RESOURCES.get(resource)
-    if got is None:
-        parts = match.split_arn(resource)
-        account = parts[4] if parts and re.fullmatch(r"\d{12}", parts[4]) else None
-        kind = resource_kind(resource)
-        classes = []
-        if _SSO_RESERVED.match(resource):
-            classes.append(constant("sso_reserved_role"))
-        if _AWS_ALIAS.match(resource):
-            classes.append(constant("aws_managed_alias"))
-        if _AWS_MANAGED_POLICY.match(resource):
-            classes.append(constant("aws_managed_policy"))
-        if len(_RESOURCES) > 200_000:
-            _RESOURCES.clear()
-        got = _RESOURCES[resource] = (account, string(kind) if kind else constant("none"), tuple(classes))
-    return got
+    parts = match.split_arn(resource)
+    account = parts[4] if parts and re.fullmatch(r"\d{12}", parts[4]) else None
+    kind = resource_kind(resource)
+    classes = []
+    if _SSO_RESERVED.match(resource):
+        classes.append(constant("sso_reserved_role"))
+    if _AWS_ALIAS.match(resource):
+        classes.append(constant("aws_managed_alias"))
+    if _AWS_MANAGED_POLICY.match(resource):
+        classes.append(constant("aws_managed_policy"))
+    return (account, string(kind) if kind else constant("none"), tuple(classes))
+
+
+_resource_facts = once_per_key(_describe_resource, 200_000)
 
 
 def _layers(req: Request) -> tuple[list, list]:
@@ -477,7 +469,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     request_is_pattern = not req.wildcard_only and ("*" in req.resource or "?" in req.resource)
     qkey = _question_key(req, action, context)
     qh, Q = batch.question(qkey)
-    batch.ask(qh, Q)
+    batch.ask(qh)
 
     layers, org = _layers(req)
     batch.checked.append(layers + org)
@@ -487,6 +479,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     sides = (shadow_allow, shadow_deny)
 
     by_account = []  # the handle of the question asked by principals of this kind and account
+    reads: dict = {}  # (question, policy) handles -> symbols: the shared facts R reads (shares/3)
 
     def statement(P, pid, pol, st):
         key = None
@@ -495,15 +488,17 @@ def _request_facts(batch: _Batch, req: Request) -> None:
             if not by_account:
                 h, QA = batch.question((qkey, who.kind, who.account, who.text if who.kind in ("service", "federated") else None))
                 by_account.append((h, QA))
-                batch.ask(h, QA)
+                batch.ask(h)
             h, QA = by_account[0]
             key = (h, pid, st.index)
+            reads[(h, pid)] = (QA, P)
             if key in shared:
                 mine = shared[key]
             else:
                 mine = shared[key] = _statement_facts(batch.adder(h), QA, "q_", P, pol, st, req, who, context, request_is_pattern)
         elif sort:
             key = (qh, pid, st.index)
+            reads[(qh, pid)] = (Q, P)
             if key in shared:
                 mine = shared[key]
             else:
@@ -539,6 +534,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
             # once (their meeting patterns kept for shadowing), the others for each request
             neutral_sides: tuple = ([], [])
             dependent = []
+            readers: dict = {}  # policies of the set with shared facts for this question
             seen = set()
             for (L, pol), pid in zip(org, pids):
                 if pid in seen:
@@ -548,18 +544,22 @@ def _request_facts(batch: _Batch, req: Request) -> None:
                 for st in _candidates(pol, action):
                     batch.statement(pid, pol, st)
                     if _neutral(st) == "q":
+                        readers[(qh, pid)] = (Q, P)
                         key = (qh, pid, st.index)
                         mine = shared.get(key) if key in shared else shared.setdefault(key, _statement_facts(batch.adder(qh), Q, "q_", P, pol, st, req, who, context, request_is_pattern))
                         if mine:
                             neutral_sides[st.effect != "Allow"].append((P, number(st.index), mine, key))
                     else:
                         dependent.append((P, pid, pol, st))
-            plan = batch.set_plans[(qh, gkey)] = (neutral_sides, dependent)
-        neutral_sides, dependent = plan
+            plan = batch.set_plans[(qh, gkey)] = (neutral_sides, dependent, readers)
+        neutral_sides, dependent, readers = plan
+        reads.update(readers)
         shadow_allow += neutral_sides[0]
         shadow_deny += neutral_sides[1]
         for P, pid, pol, st in dependent:
             statement(P, pid, pol, st)
+    for QX, P in reads.values():
+        add("shares", R, QX, P)
     # A Deny that covers all of an Allow's resources within the asked set leaves that Allow
     # nothing to grant there (encodings/eval/statements.lp: shadowed/4).  A Deny that covers the
     # whole set asked about shadows every Allow that meets it.
@@ -619,19 +619,10 @@ def _statement_facts(add, X, prefix: str, P, pol: Policy, st: Statement, req: Re
     return mine
 
 
-_HITS: dict = {}
-
-
 def _resource_hit(pattern: str, resource: str, request_is_pattern: bool, wildcard_only: bool, covering: bool) -> bool:
     """Whether a Resource pattern reaches the request's resource (or set of resources), as
     :mod:`reasoner.match` decides it; remembered, since batches ask it again and again."""
-    key = (pattern, resource, request_is_pattern, wildcard_only, covering)
-    got = _HITS.get(key)
-    if got is None:
-        if len(_HITS) > 500_000:
-            _HITS.clear()
-        got = _HITS[key] = _decide_resource_hit(pattern, resource, request_is_pattern, wildcard_only, covering)
-    return got
+    return _hits((pattern, resource, request_is_pattern, wildcard_only, covering))
 
 
 def _decide_resource_hit(pattern: str, resource: str, request_is_pattern: bool, wildcard_only: bool, covering: bool) -> bool:
@@ -677,6 +668,8 @@ def _condition_facts(add, prefix: str, R, P, S, st: Statement, context, req: Req
             if cond.base != "Null" and any(pv is not None and match.value_matches(cond.base, pv, rv) for pv in pvals):
                 add(prefix + "value_hit", R, P, S, C, I)
 
+
+_hits = once_per_key(lambda key: _decide_resource_hit(*key), 500_000)
 
 _EQUALITY = frozenset({"StringEquals", "StringNotEquals"})
 
@@ -807,9 +800,7 @@ def _evaluate_split(part: Sequence[Request], exact_conditions: bool) -> Optional
 def _export(d: Decision) -> tuple:
     """A decision as plain data (see :func:`_evaluate_split`)."""
     why = d.reasons_of
-    places: dict = {}
-    for j, (_, pol) in enumerate(why.checked):
-        places.setdefault(why.batch.pid_of(pol), j)
+    places = why.places()
     info = why.info
     allow = {(layer, places[pid], sidx): mode for (layer, pid, sidx), mode in info["allow"].items()}
     deny = {(layer, places[pid], sidx): mode for (layer, pid, sidx), mode in info["deny"].items()}
@@ -1081,14 +1072,18 @@ class _Why:
     def __init__(self, batch, info, req, pols, checked):
         self.batch, self.info, self.req, self.pols, self.checked = batch, info, req, pols, checked
 
+    def places(self) -> dict:
+        """Policy handle -> the place, among the request's policies in force, of the policy its
+        reasons cite (policies with the same statements share a handle; the request's last one
+        is cited)."""
+        first: dict = {}
+        for j, (_, pol) in enumerate(self.checked):
+            first.setdefault(id(pol), j)
+        return {pid: first[id(pol)] for pid, pol in self.pols.items()}
+
     def __call__(self) -> dict:
         # statements are listed layer by layer, each layer's policies in the request's order
-        if self.batch is None:
-            place = {j: j for j in range(len(self.checked))}
-        else:
-            place = {}
-            for j, (_, pol) in enumerate(self.checked):
-                place.setdefault(self.batch.pid_of(pol), j)
+        place = {j: j for j in self.pols} if self.batch is None else self.places()
         reasons = _reasons(self.batch, self.info, self.req, self.pols, place)
         _add_checked(reasons, self.checked)
         return reasons

@@ -10,24 +10,19 @@ from typing import Iterable
 
 from clingo import Function, Number, String, Symbol
 
+from .memo import once_per_key
 from .model import Policy
 from .parse import gc_paused
 
 FACT_SCHEMA_VERSION = 3
 
-_strings: dict[str, Symbol] = {}
 _numbers: list[Symbol] = [Number(i) for i in range(1024)]
 _constants: dict[str, Symbol] = {}
 
 
 def string(s: str) -> Symbol:
     """The string symbol of ``s``; one object per value."""
-    sym = _strings.get(s)
-    if sym is None:
-        if len(_strings) > 500_000:
-            _strings.clear()
-        sym = _strings[s] = _new_string(s)
-    return sym
+    return _string(s)
 
 
 _more_numbers: dict[int, Symbol] = {}
@@ -57,17 +52,10 @@ def fact(name: str, *args: Symbol) -> Symbol:
 
 
 _PRINCIPAL_TYPE = {"AWS": "aws", "Service": "service", "Federated": "federated", "CanonicalUser": "canonical_user", "*": "any"}
-_lower: dict[str, Symbol] = {}
 _EFFECT = {"Allow": Function("allow"), "Deny": Function("deny")}
 
 
-def _lowered(s: str) -> Symbol:
-    sym = _lower.get(s)
-    if sym is None:
-        if len(_lower) > 500_000:
-            _lower.clear()
-        sym = _lower[s] = string(s.lower())
-    return sym
+_lowered = once_per_key(lambda s: string(s.lower()), 500_000)
 
 
 def policy_facts(pid: int, policy: Policy) -> list[Symbol]:
@@ -259,4 +247,4 @@ def _make_string():
 
 
 function = _make_function()
-_new_string = _make_string()
+_string = once_per_key(_make_string(), 500_000)

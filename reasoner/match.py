@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Optional
 
 from .grammar import Variable, parse_template
+from .memo import once_per_key
 
 
 # ---------------------------------------------------------------- globs
@@ -418,14 +419,5 @@ def principal_match(entry_type: str, value: str, who: PrincipalInfo) -> Optional
     return None
 
 
-_PRINCIPALS: dict[str, PrincipalInfo] = {}
-
-
-def principal_info(text: str) -> PrincipalInfo:
-    """:class:`PrincipalInfo` of a principal, made once per name (the objects are not changed)."""
-    got = _PRINCIPALS.get(text)
-    if got is None:
-        if len(_PRINCIPALS) > 200_000:
-            _PRINCIPALS.clear()
-        got = _PRINCIPALS[text] = PrincipalInfo(text)
-    return got
+principal_info = once_per_key(PrincipalInfo, 200_000)
+""":class:`PrincipalInfo` of a principal, made once per name (the objects are not changed)."""

@@ -36,7 +36,7 @@ def test_every_input_predicate_is_documented():
     documented = _strip(ENC.joinpath("doc.lp").read_text().replace("%", "")) + (ENC / "escalate" / "core.lp").read_text()
     missing = sorted(p for p in inputs if not re.search(rf"\b{p}\(", documented))
     assert not missing, f"undocumented input predicates: {missing}"
-    assert {"request", "asks", "in_set", "set_in_force", "q_action_hit", "q_value_hit", "edge", "can"} <= inputs
+    assert {"request", "shares", "in_set", "set_in_force", "q_action_hit", "q_value_hit", "edge", "can"} <= inputs
 
 
 def test_no_script_in_encodings():
