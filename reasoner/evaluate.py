@@ -780,10 +780,11 @@ def _evaluate_split(part: Sequence[Request], exact_conditions: bool) -> Optional
         finally:
             os._exit(code)
     os.close(w)
+    reader = os.fdopen(r, "rb")
     try:
-        mine = _evaluate_chunk(part[:half], exact_conditions)
-        with os.fdopen(r, "rb") as f:
-            data = f.read()
+        with reader:
+            mine = _evaluate_chunk(part[:half], exact_conditions)
+            data = reader.read()
         _, status = os.waitpid(pid, 0)
     except BaseException:
         try:

@@ -307,3 +307,37 @@ def test_a_batch_decided_in_two_processes_decides_as_one(monkeypatch):
     assert [d.as_json() for d in deferred] == alone
     assert sum(d["decision"] == "ConditionallyAllowed" for d in alone) > 10
     assert len({d["decision"] for d in alone}) == 4
+
+
+def test_a_half_that_fails_in_the_child_is_decided_here(monkeypatch):
+    """When the forked child cannot decide its half (here: it raises), the chunk is decided in
+    this process, with the same answers, and no child is left behind."""
+    import os
+
+    import reasoner.evaluate as ev
+    from reasoner.evaluate import evaluate
+    from reasoner.request import request_from_json
+
+    from tests.strategies import random_requests
+
+    reqs = [request_from_json(r) for r in random_requests(29, 120)]
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    alone = [d.as_json() for d in evaluate(reqs)]
+    real_chunk = ev._evaluate_chunk
+
+    def failing_in_the_child(part, exact):
+        if ev._FORKED:
+            raise RuntimeError("the child fails")
+        return real_chunk(part, exact)
+
+    monkeypatch.setattr(ev, "_evaluate_chunk", failing_in_the_child)
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 50)
+    assert ev._jobs() == 2
+    assert [d.as_json() for d in evaluate(reqs)] == alone
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        leftover = True
+    except ChildProcessError:
+        leftover = False
+    assert not leftover
