@@ -992,7 +992,23 @@ def action_details(service: str, name: str) -> Optional[dict]:
 
 def chain_distances(edges: Iterable[tuple[str, str]], goals: Iterable[str], max_hops: int):
     """Shortest hop counts to a goal and the next hops on shortest chains, computed by
-    encodings/reach/chains.lp over the edges found."""
+    encodings/reach/chains.lp over the edges found.
+
+    Principals that may assume the same roles and are alike in being a goal or not are the same
+    to the search (the same distance; the same next hops), so the encoding is given one of each
+    such class: in a large estate a few hundred classes and a few thousand edges instead of tens of
+    thousands.  Its answer is read back for every principal of a class, and each edge X -> Y is a
+    next hop exactly when the edge between their classes is one."""
+    edges = list(edges)
+    goal_set = set(goals)
+    succ: dict[str, set] = {}
+    for x, y in edges:
+        succ.setdefault(x, set()).add(y)
+    rep_of: dict[tuple, str] = {}
+    rep: dict[str, str] = {}
+    for x in sorted(set(succ) | goal_set | {y for _, y in edges}):
+        rep[x] = rep_of.setdefault((frozenset(succ.get(x, ())), x in goal_set), x)
+
     ctl = clingo.Control(["--warn=none"])
     ctl.load(str(encoding_file("reach/chains.lp")))
     ids: dict[str, object] = {}
@@ -1005,24 +1021,29 @@ def chain_distances(edges: Iterable[tuple[str, str]], goals: Iterable[str], max_
             names.append(name)
         return sym
 
-    facts = [("edge", (node(x), node(y))) for x, y in edges]
-    facts += [("goal", (node(g),)) for g in goals]
+    facts = [("edge", (node(x), node(y))) for x, y in sorted({(rep[x], rep[y]) for x, y in edges})]
+    facts += [("goal", (node(g),)) for g in sorted({rep[g] for g in goal_set})]
     facts.append(("max_hops", (number(max_hops),)))
     with ctl.backend() as b:
         add_fact_tuples(b, facts)
     ctl.ground([("base", [])])
-    dist: dict[str, int] = {}
-    nxt: dict[str, set] = {}
+    rep_dist: dict[str, int] = {}
+    rep_next: set = set()
     with ctl.solve(yield_=True) as h:
         for m in h:
             for text in shown_texts(m):
                 name, _, rest = text.partition("(")
                 a, b_ = rest[:-1].split(",")
                 if name == "dist":
-                    dist[names[int(a)]] = int(b_)
+                    rep_dist[names[int(a)]] = int(b_)
                 elif name == "next":
-                    nxt.setdefault(names[int(a)], set()).add(names[int(b_)])
+                    rep_next.add((names[int(a)], names[int(b_)]))
             break
+    dist = {x: rep_dist[r] for x, r in rep.items() if r in rep_dist}
+    nxt: dict[str, set] = {}
+    for x, y in edges:
+        if (rep[x], rep[y]) in rep_next:
+            nxt.setdefault(x, set()).add(y)
     return dist, nxt
 
 
