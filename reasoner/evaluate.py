@@ -956,9 +956,15 @@ def _decide_variants(batch: "_Batch", work: list) -> set:
     vb = _Batch()
     variants = []
     for u, req, allows, denies, masks in work:
+        base = None  # the request's own facts, gathered once for all its variants
         for mask in masks:
             vb.begin()
-            _request_facts(vb, req)
+            if base is None:
+                _request_facts(vb, req)
+                base = (list(vb.current), list(vb.asking))
+            else:
+                vb.current.extend(base[0])
+                vb.asking.extend(base[1])
             for j, (pid, sidx) in enumerate(allows):
                 vp = number(vb.policy(batch.by_handle[pid]))
                 vb.add("forced", _R, vp, number(sidx), constant("true" if mask >> j & 1 else "false"))
