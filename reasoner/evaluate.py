@@ -172,9 +172,8 @@ class _Batch:
         self.stated: set = set()
         self.questions: dict = {}  # question key -> handle (see _question_key)
         self.qfacts: list = []  # question handle -> the facts stated for it (q_*)
-        self.qadders: list = []  # question handle -> a function adding a fact to them
-        self.asking: list = []  # handles of the questions the current request asks
-        self.asked: list = []  # distinct request -> handles of the questions it asks
+        self.reading: tuple = ()  # handles of the questions whose facts the current request reads
+        self.read: list = []  # distinct request -> handles of the questions whose facts it reads
         self.shared: dict = {}  # (question, policy, statement) -> its meeting patterns, once stated
         self.shadowing: set = set()
         self.sets: dict = {}  # SCP/RCP levels and policies -> handle of the set
@@ -195,24 +194,25 @@ class _Batch:
         h = self.questions.get(key)
         if h is None:
             h = self.questions[key] = len(self.questions)
-            facts: list = []
-            self.qfacts.append(facts)
-            append = facts.append
-            self.qadders.append(lambda name, *args: append((name, args)))
+            self.qfacts.append([])
         return h, number(h)
-
-    def ask(self, h: int) -> None:
-        """The current request asks question ``h``: it may read that question's facts
-        (shares/3), which a batch split in halves gives to the half holding the request."""
-        self.asking.append(h)
 
     def adder(self, h: int):
         """A function adding a fact of question ``h``, shared by every request that asks it."""
-        return self.qadders[h]
+        append = self.qfacts[h].append
+        return lambda name, *args: append((name, args))
+
+    def shares(self, reads: dict) -> None:
+        """The current request reads the facts of these (question, policy) handles, given with
+        their symbols: shares/3 facts; a batch split in halves gives each half the facts of the
+        questions its requests read."""
+        for Q, P in reads.values():
+            self.add("shares", _R, Q, P)
+        self.reading = tuple({h for h, _ in reads})
 
     def begin(self) -> None:
         self.current = []
-        self.asking = []
+        self.reading = ()
         self.pols.append({})
 
     def end(self) -> int:
@@ -225,13 +225,13 @@ class _Batch:
         if u is None:
             u = self.keys[key] = len(self.unique)
             self.unique.append(facts)
-            self.asked.append(tuple(self.asking))
+            self.read.append(self.reading)
         self.alias.append(u)
         return u
 
     def atoms(self, lo: int = 0, hi: Optional[int] = None):
         """The facts of the batch, as (name, argument symbols): the facts of the batch, those of
-        the questions asked by the distinct requests numbered ``lo`` to ``hi`` (all by default),
+        the questions read by the distinct requests numbered ``lo`` to ``hi`` (all by default),
         and those requests' own."""
         hi = len(self.unique) if hi is None else hi
         yield from self.static
@@ -239,7 +239,7 @@ class _Batch:
             for facts in self.qfacts:
                 yield from facts
         else:
-            for h in sorted({h for u in range(lo, hi) for h in self.asked[u]}):
+            for h in sorted({h for u in range(lo, hi) for h in self.read[u]}):
                 yield from self.qfacts[h]
         for u in range(lo, hi):
             facts = self.unique[u]
@@ -469,7 +469,6 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     request_is_pattern = not req.wildcard_only and ("*" in req.resource or "?" in req.resource)
     qkey = _question_key(req, action, context)
     qh, Q = batch.question(qkey)
-    batch.ask(qh)
 
     layers, org = _layers(req)
     batch.checked.append(layers + org)
@@ -486,9 +485,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
         sort = _neutral(st)
         if sort == "qa":
             if not by_account:
-                h, QA = batch.question((qkey, who.kind, who.account, who.text if who.kind in ("service", "federated") else None))
-                by_account.append((h, QA))
-                batch.ask(h)
+                by_account.append(batch.question((qkey, who.kind, who.account, who.text if who.kind in ("service", "federated") else None)))
             h, QA = by_account[0]
             key = (h, pid, st.index)
             reads[(h, pid)] = (QA, P)
@@ -558,8 +555,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
         shadow_deny += neutral_sides[1]
         for P, pid, pol, st in dependent:
             statement(P, pid, pol, st)
-    for QX, P in reads.values():
-        add("shares", R, QX, P)
+    batch.shares(reads)
     # A Deny that covers all of an Allow's resources within the asked set leaves that Allow
     # nothing to grant there (encodings/eval/statements.lp: shadowed/4).  A Deny that covers the
     # whole set asked about shadows every Allow that meets it.
@@ -961,10 +957,10 @@ def _decide_variants(batch: "_Batch", work: list) -> set:
             vb.begin()
             if base is None:
                 _request_facts(vb, req)
-                base = (list(vb.current), list(vb.asking))
+                base = (list(vb.current), vb.reading)
             else:
                 vb.current.extend(base[0])
-                vb.asking.extend(base[1])
+                vb.reading = base[1]
             for j, (pid, sidx) in enumerate(allows):
                 vp = number(vb.policy(batch.by_handle[pid]))
                 vb.add("forced", _R, vp, number(sidx), constant("true" if mask >> j & 1 else "false"))
