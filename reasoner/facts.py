@@ -17,7 +17,6 @@ from .parse import gc_paused
 FACT_SCHEMA_VERSION = 3
 
 _numbers: list[Symbol] = [Number(i) for i in range(1024)]
-_constants: dict[str, Symbol] = {}
 
 
 def string(s: str) -> Symbol:
@@ -25,26 +24,16 @@ def string(s: str) -> Symbol:
     return _string(s)
 
 
-_more_numbers: dict[int, Symbol] = {}
+_more_numbers = once_per_key(Number, 1_000_000)
 
 
 def number(n: int) -> Symbol:
     """The symbol of an integer; one object per value (callers may compare symbols by identity)."""
-    if 0 <= n < 1024:
-        return _numbers[n]
-    sym = _more_numbers.get(n)
-    if sym is None:
-        if len(_more_numbers) > 1_000_000:
-            _more_numbers.clear()
-        sym = _more_numbers[n] = Number(n)
-    return sym
+    return _numbers[n] if 0 <= n < 1024 else _more_numbers(n)
 
 
-def constant(name: str) -> Symbol:
-    sym = _constants.get(name)
-    if sym is None:
-        sym = _constants[name] = Function(name)
-    return sym
+constant = once_per_key(Function, 100_000)
+""":func:`clingo.Function` of a name without arguments; one object per name."""
 
 
 def fact(name: str, *args: Symbol) -> Symbol:
@@ -130,7 +119,7 @@ def add_facts(backend, symbols: Iterable[Symbol]) -> int:
 # A batch of requests turns into some 20 facts a request, each a clingo function symbol added
 # to a backend as a fact, and into some 6 shown atoms a request read back.  clingo's Python API
 # makes each of those steps through several small CFFI calls and allocations (about 12 µs a
-# fact); the two functions below make the same calls of clingo's C API (symbol construction,
+# fact); the functions below make the same calls of clingo's C API (symbol construction,
 # backend atoms and rules, symbol printing) with buffers allocated once (about 3 µs a fact).
 # They build symbols only from symbols: no program text is ever formed or parsed.  Where the
 # installed clingo does not expose its C API module, the public API is used.
@@ -153,19 +142,16 @@ def add_fact_tuples(backend, facts: Iterable[tuple]) -> int:
     sym = ffi.new("clingo_symbol_t*")
     atom = ffi.new("clingo_atom_t*")
     null = ffi.NULL
-    names: dict[str, bytes] = {}
     n = 0
     for name, args in facts:
-        bname = names.get(name)
-        if bname is None:
-            bname = names[name] = name.encode()
         k = len(args)
-        if k > 64:
-            raise ValueError(f"a fact of {k} arguments")
-        if not create(bname, [a._rep for a in args] if k else null, k, True, sym) or not add_atom(rep, sym, atom) or not rule(rep, False, atom, 1, null, 0):
+        if not create(_c_name(name), [a._rep for a in args] if k else null, k, True, sym) or not add_atom(rep, sym, atom) or not rule(rep, False, atom, 1, null, 0):
             raise RuntimeError(_clingo_error())
         n += 1
     return n
+
+
+_c_name = once_per_key(str.encode, 10_000)  # a predicate name as the C API takes it
 
 
 def _clingo_error() -> str:
@@ -227,13 +213,9 @@ def _make_function():
     if _LIB is None:
         return lambda name, args: Function(name, args)
     make, null = _from_c(_LIB.clingo_symbol_create_function), _FFI.NULL
-    names: dict[str, bytes] = {}
 
     def function(name: str, args) -> Symbol:
-        bname = names.get(name)
-        if bname is None:
-            bname = names[name] = name.encode()
-        return make(bname, [a._rep for a in args] if args else null, len(args), True)
+        return make(_c_name(name), [a._rep for a in args] if args else null, len(args), True)
 
     return function
 
