@@ -126,43 +126,32 @@ def _scan_decoded(text: str, pos: int):
     JSON there (the caller then scans token by token)."""
     if pos >= len(text) or text[pos] not in "[{":
         return None
-    ws = _WS.match
+    is_obj = text[pos] == "{"
+    close = "}" if is_obj else "]"
+    members: dict | list = {} if is_obj else []
+    ws, decode, scanstring = _WS.match, _raw_decode, _scanstring
     i = ws(text, pos + 1).end()
-    if text[pos] == "[":
-        items: list = []
-        if text[i] == "]":
-            return items
-        while True:
-            items.append(i)
-            _, i = _raw_decode(text, i)
-            i = ws(text, i).end()
-            c = text[i]
-            if c == "]":
-                return items
-            if c != ",":
-                raise ValueError("not a list")
-            i = ws(text, i + 1).end()
-    members: dict = {}
-    if text[i] == "}":
+    if text[i] == close:
         return members
     while True:
-        if text[i] != '"':
-            raise ValueError("not a key")
-        key_at = i
-        key, i = _scanstring(text, i + 1)
+        if is_obj:
+            if text[i] != '"':
+                raise ValueError("not a key")
+            key_at = i
+            key, i = scanstring(text, i + 1)
+            i = ws(text, i).end()
+            if text[i] != ":":
+                raise ValueError("no colon")
+            i = ws(text, i + 1).end()
+            members.setdefault(key, []).append((key_at, i))
+        else:
+            members.append(i)
+        _, i = decode(text, i)
         i = ws(text, i).end()
-        if text[i] != ":":
-            raise ValueError("no colon")
-        i = ws(text, i + 1).end()
-        value_at = i
-        _, i = _raw_decode(text, i)
-        members.setdefault(key, []).append((key_at, value_at))
-        i = ws(text, i).end()
-        c = text[i]
-        if c == "}":
+        if text[i] == close:
             return members
-        if c != ",":
-            raise ValueError("not an object")
+        if text[i] != ",":
+            raise ValueError("not a member separator")
         i = ws(text, i + 1).end()
 
 
