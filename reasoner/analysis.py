@@ -1002,7 +1002,9 @@ _arn_meets = once_per_key(lambda key: match.arn_matches(*key), 200_000)  # (patt
 def _accounts_named(policy: Optional[Policy]) -> Optional[set]:
     """The accounts whose principals an Allow statement of a resource policy may name (by an
     account, or by an ARN in it), or None when it may name principals of any account (`*`,
-    NotPrincipal, wildcards, policy variables).  No policy names nobody."""
+    NotPrincipal, wildcards, policy variables, anything whose account is not plain).  No policy
+    names nobody.  Service, Federated and CanonicalUser entries never name a user or role
+    (match.principal_match): those principals are candidates of their own."""
     out: set = set()
     if policy is None:
         return out
@@ -1012,18 +1014,12 @@ def _accounts_named(policy: Optional[Policy]) -> Optional[set]:
         if st.not_principal:
             return None
         for pr in st.principals:
-            v = pr.value
             if pr.type in ("Service", "Federated", "CanonicalUser"):
-                continue  # not an IAM principal of an account (those are candidates of their own)
-            if pr.type == "*" or any(c in v for c in "*?") or "${" in v:
-                return None
-            if re.fullmatch(r"\d{12}", v):
-                out.add(v)
                 continue
-            parts = match.split_arn(v)
-            if parts is None or not re.fullmatch(r"\d{12}", parts[4]):
+            account = match.principal_info(pr.value).account if pr.type == "AWS" and "${" not in pr.value else None
+            if account is None or not account.isdigit():
                 return None
-            out.add(parts[4])
+            out.add(account)
     return out
 
 
