@@ -818,6 +818,7 @@ def _imported(req: Request, got: tuple) -> Decision:
 
 MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a residual condition
 PLAN_RESIDUALS = True  # test the per-layer form first (False: enumerate every combination)
+ONE_VARIANT_WITHOUT_CLAUSES = True  # open Allows without clauses: one variant (False: as the others)
 
 
 def complete(decisions: Iterable[Decision]) -> None:
@@ -867,6 +868,15 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
     # exactly when (a) every minimal set that conjunction admits allows the request and (b) for
     # each layer, every open Allow holding except that layer's does not.  Those few variants are
     # decided first; a request whose layers do not combine that way has every combination decided.
+    # Open Allows without open clauses of their own (open only through an open Deny that may
+    # shadow them) add nothing to the condition: it is the negated Denies exactly when some
+    # combination allows the request, that is (monotone) when all of them holding does.  That one
+    # variant is decided with the first variants of the others.
+    clauseless = [(u, req, allows, denies, [(1 << len(allows)) - 1]) for u, req, allows, denies, _ in jobs if ONE_VARIANT_WITHOUT_CLAUSES and not any(per[u]["open"].get(ps) for ps in allows)]
+    if clauseless:
+        negated_of = {job[0]: job[4] for job in jobs}
+        done = {u for u, *_ in clauseless}
+        jobs = [job for job in jobs if job[0] not in done]
     plans = {}
     for u, req, allows, denies, negated in jobs:
         info = per[u]
@@ -876,7 +886,10 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
     for u, req, allows, denies, _ in jobs:
         minimal, maximal_false = plans[u]
         first_masks.append((u, req, allows, denies, minimal + maximal_false))
-    allowed = _decide_variants(batch, first_masks) if PLAN_RESIDUALS else set()
+    allowed = _decide_variants(batch, (first_masks if PLAN_RESIDUALS else []) + clauseless)
+    for u, _, _, _, (everything,) in clauseless:
+        if (u, everything) in allowed:
+            out[u] = negated_of[u]
     full = []
     for u, req, allows, denies, _ in jobs:
         minimal, maximal_false = plans[u]

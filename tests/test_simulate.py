@@ -214,6 +214,43 @@ def test_residuals_by_layers_equal_residuals_by_enumeration(monkeypatch):
         assert (a.decision, a.conditions) == (b.decision, b.conditions), a.id
 
 
+def test_one_variant_for_open_allows_without_clauses_gives_the_same_conditions(monkeypatch):
+    """A conditional request whose open Allows have no open clauses of their own (open only
+    because an open Deny may shadow them) is decided again once, all of them holding, instead of
+    combination by combination: the same decisions and conditions, with fewer variants decided."""
+    import reasoner.evaluate as ev
+
+    reqs = _random_residual_requests(23, 300)
+    for r in reqs[::2]:  # a set of objects; unconditional Allows under a conditional Deny of all
+        r["resource"] = "arn:aws:s3:::b/*"
+        docs = r["identityPolicies"] + [r.get("resourcePolicy"), r.get("permissionBoundary")]
+        docs += [d for level in r.get("scps", []) + r.get("rcps", []) for d in level]
+        for doc in docs:
+            for st in (doc or {"Statement": []})["Statement"]:
+                if st["Effect"] == "Allow":
+                    st.pop("Condition", None)
+        r["identityPolicies"].append({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
+    variants = []
+    real = ev._decide_variants
+
+    def counting(batch, work):
+        variants.append(sum(len(w[-1]) for w in work))
+        return real(batch, work)
+
+    monkeypatch.setattr(ev, "_decide_variants", counting)
+    shortcut = simulate_batch(reqs)
+    with_shortcut = sum(variants)
+    variants.clear()
+    monkeypatch.setattr(ev, "ONE_VARIANT_WITHOUT_CLAUSES", False)
+    plain = simulate_batch(reqs)
+    assert with_shortcut < sum(variants)  # the sample takes the shortcut
+    conditional = [d for d in shortcut if d.decision == "ConditionallyAllowed"]
+    assert len(conditional) > 30
+    for a, b in zip(shortcut, plain):
+        assert (a.decision, a.conditions) == (b.decision, b.conditions), a.id
+
+
 def test_deferred_conditions_are_the_exact_ones():
     """Decisions made with exact_conditions=False leave the combinations for later; read (one
     at a time, or completed in one batch), the conditions equal those computed at once."""
