@@ -11,6 +11,7 @@ No all-pairs closure is ever built.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache, wraps
 from typing import Iterable, Optional, Sequence
@@ -578,6 +579,26 @@ class Analyzer:
             return {r: cache[r] for r in roles}
         return self._assumers(roles, context, absent)
 
+    def _assumers_not_services(self, roles: Sequence[str], context=None, absent=()) -> dict[str, tuple[list, frozenset]]:
+        """:meth:`assumers` without service principals (services act through workloads: see
+        escalations), and the set of those principals; kept with the edges when those are kept."""
+        got = self.assumers(roles, context, absent)
+
+        def people(lst):
+            kept = [e for e in lst if match.principal_info(e[0]).kind != "service"]
+            return kept, frozenset(e[0] for e in kept)
+
+        if context or absent:
+            return {r: people(lst) for r, lst in got.items()}
+        cache = self.__dict__.setdefault("_people_assumers_cache", {})
+        out = {}
+        for r, lst in got.items():
+            kept = cache.get(r)
+            if kept is None or kept[0] is not lst:
+                kept = cache[r] = (lst, people(lst))
+            out[r] = kept[1]
+        return out
+
     def _assumers(self, roles: Sequence[str], context=None, absent=()) -> dict[str, list[tuple[str, Decision, Request]]]:
         reqs: list[Request] = []
         for role in roles:
@@ -693,33 +714,39 @@ class Analyzer:
 
     def _add_chains(self, found: dict, context, absent, max_hops: int) -> None:
         """Backward from the principals that can act: who can assume them, and so on."""
-        edges: dict[tuple[str, str], tuple[Decision, Request]] = {}
+        into: dict[str, list] = {}  # role -> [(who, decision, request)] of those that may assume it
+        succ: dict[str, set] = defaultdict(set)  # who -> the roles it may assume
         frontier = [p for p in found if isinstance(self.principals.get(self.base(p)), Role)]
         seen = set(found)
         for _ in range(max_hops):
             if not frontier:
                 break
-            got = self.assumers([self.base(f) for f in frontier], context, absent)
+            got = self._assumers_not_services([self.base(f) for f in frontier], context, absent)
             nxt = []
-            for role, lst in got.items():
-                for who, d, req in lst:
-                    if match.principal_info(who).kind == "service":
-                        continue  # services act through workloads: see escalations
-                    edges[(who, role)] = (d, req)
-                    if who not in seen:
-                        seen.add(who)
-                        if isinstance(self.principals.get(self.base(who)), Role):
-                            nxt.append(who)
+            for role, (lst, whos) in got.items():
+                into[role] = lst
+                for who in whos:
+                    succ[who].add(role)
+                for who in sorted(whos - seen):
+                    if isinstance(self.principals.get(self.base(who)), Role):
+                        nxt.append(who)
+                seen |= whos
             frontier = nxt
-        if not edges:
+        if not succ:
             return
         goals = [p for p in found]
-        dist, nxt_hop = chain_distances(edges.keys(), goals, max_hops)
+        dist, nxt_hop = _distances(succ, goals, max_hops)
         # each principal's chain goes through the least of its next hops
         first = {who: min(nxt_hop[who]) for who in dist if who not in found}
+        by_role: dict[str, dict] = {}
+        edges: dict[tuple[str, str], tuple[Decision, Request]] = {}
+        for who, role in first.items():
+            pairs = by_role.get(role)
+            if pairs is None:
+                pairs = by_role[role] = {w: (d, req) for w, d, req in into[role]}
+            edges[(who, role)] = pairs[who]
         # the edges of every chain reported: their conditions, computed in one batch
-        used = {(who, nxt) for who, nxt in first.items()}
-        complete(edges[e][0] for e in used)
+        complete(d for d, _ in edges.values())
         hop_of: dict = {}
         for who in dist:
             if who in found:
@@ -1032,31 +1059,38 @@ def chain_distances(edges: Iterable[tuple[str, str]], goals: Iterable[str], max_
     such class: in a large estate a few hundred classes and a few thousand edges instead of tens of
     thousands.  Its answer is read back for every principal of a class, and each edge X -> Y is a
     next hop exactly when the edge between their classes is one."""
-    edges = list(edges)
-    goal_set = set(goals)
     succ: dict[str, set] = {}
     for x, y in edges:
-        succ.setdefault(x, set()).add(y)
+        got = succ.get(x)
+        if got is None:
+            succ[x] = {y}
+        else:
+            got.add(y)
+    return _distances(succ, goals, max_hops)
+
+
+def _distances(succ: dict, goals: Iterable[str], max_hops: int):
+    """:func:`chain_distances` over the edges given as each principal's set of successors."""
+    goal_set = set(goals)
     rep_of: dict[tuple, str] = {}
     rep: dict[str, str] = {}
-    for x in sorted(set(succ) | goal_set | {y for _, y in edges}):
+    targets = set().union(*succ.values()) if succ else set()
+    for x in sorted(succ.keys() | goal_set | targets):
         rep[x] = rep_of.setdefault((frozenset(succ.get(x, ())), x in goal_set), x)
+    classes = set(rep_of.values())  # every principal of a class has its representative's edges
 
+    # the classes are numbered (in the order of their representatives): one symbol each
+    names = sorted(classes)
+    num = {r: i for i, r in enumerate(names)}
+    cls = {x: num[r] for x, r in rep.items()}
+    facts = []
+    for i, r in enumerate(names):
+        X = number(i)
+        facts += [("edge", (X, number(j))) for j in {cls[y] for y in succ.get(r, ())}]
+    facts += [("goal", (number(j),)) for j in {cls[g] for g in goal_set}]
+    facts.append(("max_hops", (number(max_hops),)))
     ctl = clingo.Control(["--warn=none"])
     ctl.load(str(encoding_file("reach/chains.lp")))
-    ids: dict[str, object] = {}
-    names: list[str] = []
-
-    def node(name: str):
-        sym = ids.get(name)
-        if sym is None:
-            sym = ids[name] = number(len(names))  # principals are numbered: one symbol each
-            names.append(name)
-        return sym
-
-    facts = [("edge", (node(x), node(y))) for x, y in sorted({(rep[x], rep[y]) for x, y in edges})]
-    facts += [("goal", (node(g),)) for g in sorted({rep[g] for g in goal_set})]
-    facts.append(("max_hops", (number(max_hops),)))
     with ctl.backend() as b:
         add_fact_tuples(b, facts)
     ctl.ground([("base", [])])
@@ -1073,10 +1107,16 @@ def chain_distances(edges: Iterable[tuple[str, str]], goals: Iterable[str], max_
                     rep_next.add((names[int(a)], names[int(b_)]))
             break
     dist = {x: rep_dist[r] for x, r in rep.items() if r in rep_dist}
+    # X -> Y is a next hop when its classes' edge is one: the same for every X of a class
+    class_next: dict[str, frozenset] = {}
+    for r in classes:
+        if r in rep_dist:
+            class_next[r] = frozenset(y for y in succ.get(r, ()) if (r, rep[y]) in rep_next)
     nxt: dict[str, set] = {}
-    for x, y in edges:
-        if (rep[x], rep[y]) in rep_next:
-            nxt.setdefault(x, set()).add(y)
+    for x, r in rep.items():
+        got = class_next.get(r)
+        if got:
+            nxt[x] = set(got)
     return dist, nxt
 
 
