@@ -1081,12 +1081,16 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditio
 
 class _Why:
     """What a decision's reasons are built from, when first asked: the decided statements of its
-    request (``info``), the request's policies by handle (``pols``) and every policy in force."""
+    request (``info``), the request's policies by handle (``pols``) and every policy in force.
+    Of the batch that decided it only the policies by handle are kept (``by_handle``; None for a
+    decision made in another process, whose handles are places among the request's policies):
+    the batch's facts go when the batch does, however long the decision is kept."""
 
-    __slots__ = ("batch", "info", "req", "pols", "checked")
+    __slots__ = ("by_handle", "info", "req", "pols", "checked")
 
     def __init__(self, batch, info, req, pols, checked):
-        self.batch, self.info, self.req, self.pols, self.checked = batch, info, req, pols, checked
+        self.by_handle = None if batch is None else batch.by_handle
+        self.info, self.req, self.pols, self.checked = info, req, pols, checked
 
     def places(self) -> dict:
         """Policy handle -> the place, among the request's policies in force, of the policy its
@@ -1099,8 +1103,8 @@ class _Why:
 
     def __call__(self) -> dict:
         # statements are listed layer by layer, each layer's policies in the request's order
-        place = {j: j for j in self.pols} if self.batch is None else self.places()
-        reasons = _reasons(self.batch, self.info, self.req, self.pols, place)
+        place = {j: j for j in self.pols} if self.by_handle is None else self.places()
+        reasons = _reasons(self.by_handle, self.info, self.req, self.pols, place)
         _add_checked(reasons, self.checked)
         return reasons
 
@@ -1117,12 +1121,12 @@ def _add_checked(reasons: dict, checked: list) -> None:
             slot["checked"].append(name)
 
 
-def _reasons(batch: Optional[_Batch], info: dict, req: Optional[Request] = None, pols: Optional[dict] = None, place: Optional[dict] = None) -> dict:
+def _reasons(by_handle: Optional[dict], info: dict, req: Optional[Request] = None, pols: Optional[dict] = None, place: Optional[dict] = None) -> dict:
     reasons: dict = {}
     place = place or {}
     for effect in ("allow", "deny"):
         for ((layer, level), pid, sidx), mode in sorted(info[effect].items(), key=lambda kv: (kv[0][0][0], kv[0][0][1] or 0, place.get(kv[0][1], kv[0][1]), kv[0][2])):
-            pol = (pols or {}).get(pid) or batch.by_handle[pid]
+            pol = (pols or {}).get(pid) or by_handle[pid]
             st = next(s for s in pol.statements if s.index == sidx)
             open_conds = ()
             if mode == "maybe":

@@ -251,6 +251,24 @@ def test_one_variant_for_open_allows_without_clauses_gives_the_same_conditions(m
         assert (a.decision, a.conditions) == (b.decision, b.conditions), a.id
 
 
+def test_decisions_kept_do_not_keep_their_batch():
+    """Decisions are kept for as long as an analysis holds them (the assume-role edges of an
+    estate); the batch that decided them, with the facts of every request in it, must go once
+    the batch is done.  Their reasons are still complete."""
+    import gc
+
+    import reasoner.evaluate as ev
+    from reasoner.request import request_from_json
+
+    reqs = [request_from_json(r) for r in _random_residual_requests(3, 60)]
+    fresh = ev.evaluate(reqs)
+    gc.collect()
+    assert not [o for o in gc.get_objects() if type(o) is ev._Batch]
+    again = ev.evaluate(reqs)
+    assert [d.reasons for d in fresh] == [d.reasons for d in again]
+    assert any(d.reasons for d in fresh)
+
+
 def test_deferred_conditions_are_the_exact_ones():
     """Decisions made with exact_conditions=False leave the combinations for later; read (one
     at a time, or completed in one batch), the conditions equal those computed at once."""
