@@ -818,7 +818,7 @@ def _imported(req: Request, got: tuple) -> Decision:
 
 MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a residual condition
 PLAN_RESIDUALS = True  # test the per-layer form first (False: enumerate every combination)
-ONE_VARIANT_WITHOUT_CLAUSES = True  # open Allows without clauses: one variant (False: as the others)
+UNIFORM_VARIANTS = True  # open Allows with the same clauses: all or none hold (False: as the others)
 
 
 def complete(decisions: Iterable[Decision]) -> None:
@@ -868,15 +868,23 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
     # exactly when (a) every minimal set that conjunction admits allows the request and (b) for
     # each layer, every open Allow holding except that layer's does not.  Those few variants are
     # decided first; a request whose layers do not combine that way has every combination decided.
-    # Open Allows without open clauses of their own (open only through an open Deny that may
-    # shadow them) add nothing to the condition: it is the negated Denies exactly when some
-    # combination allows the request, that is (monotone) when all of them holding does.  That one
-    # variant is decided with the first variants of the others.
-    clauseless = [(u, req, allows, denies, [(1 << len(allows)) - 1]) for u, req, allows, denies, _ in jobs if ONE_VARIANT_WITHOUT_CLAUSES and not any(per[u]["open"].get(ps) for ps in allows)]
-    if clauseless:
-        negated_of = {job[0]: job[4] for job in jobs}
-        done = {u for u, *_ in clauseless}
-        jobs = [job for job in jobs if job[0] not in done]
+    # Open Allows that all have the same open clauses (none: open only through an open Deny that
+    # may shadow them; or, say, each asks for MFA) read as one condition: the request is decided
+    # again with all of them holding and, when they have clauses, with none; by monotony that
+    # settles it.  Those variants are decided with the first variants of the others.
+    uniform = []
+    if UNIFORM_VARIANTS:
+        rest = []
+        for job in jobs:
+            u, req, allows, denies, negated = job
+            sets = {frozenset(_statement_clause_list(batch, per[u], *ps)) for ps in allows}
+            if len(sets) == 1:
+                (clauses,) = sets
+                masks = [(1 << len(allows)) - 1] + ([0] if clauses else [])
+                uniform.append((u, req, allows, denies, masks, clauses, negated))
+            else:
+                rest.append(job)
+        jobs = rest
     plans = {}
     for u, req, allows, denies, negated in jobs:
         info = per[u]
@@ -886,10 +894,12 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
     for u, req, allows, denies, _ in jobs:
         minimal, maximal_false = plans[u]
         first_masks.append((u, req, allows, denies, minimal + maximal_false))
-    allowed = _decide_variants(batch, (first_masks if PLAN_RESIDUALS else []) + clauseless)
-    for u, _, _, _, (everything,) in clauseless:
-        if (u, everything) in allowed:
-            out[u] = negated_of[u]
+    allowed = _decide_variants(batch, (first_masks if PLAN_RESIDUALS else []) + [job[:5] for job in uniform])
+    for u, _, _, _, (everything, *none), clauses, negated in uniform:
+        if none and (u, 0) in allowed:
+            out[u] = negated  # allowed with none of them: the allowing side asks for nothing
+        elif (u, everything) in allowed:
+            out[u] = ([" and ".join(sorted(clauses))] if clauses else []) + negated
     full = []
     for u, req, allows, denies, _ in jobs:
         minimal, maximal_false = plans[u]
@@ -908,14 +918,12 @@ def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: d
             if not true_masks:
                 continue
             minimal = [m for m in true_masks if not any(o != m and (o & m) == o for o in true_masks)]
-        terms = []
-        for m in minimal:
-            clauses = sorted({c for j in range(len(allows)) if m >> j & 1 for c in _statement_clause_list(batch, info, *allows[j])})
-            if clauses:
-                terms.append(" and ".join(clauses))
+        sets = [frozenset(c for j in range(len(allows)) if m >> j & 1 for c in _statement_clause_list(batch, info, *allows[j])) for m in minimal]
         conditions = []
-        terms.sort()
-        if terms and len(minimal) == len(terms):
+        if sets and all(sets):  # (a combination without clauses: the allowing side asks for nothing)
+            # the same clauses twice, or a combination whose clauses include another's, add nothing
+            least = {c for c in sets if not any(o < c for o in sets)}
+            terms = sorted(" and ".join(sorted(c)) for c in least)
             conditions.append(terms[0] if len(terms) == 1 else " or ".join(f"({t})" for t in terms))
         out[u] = conditions + negated
     return out

@@ -214,10 +214,11 @@ def test_residuals_by_layers_equal_residuals_by_enumeration(monkeypatch):
         assert (a.decision, a.conditions) == (b.decision, b.conditions), a.id
 
 
-def test_one_variant_for_open_allows_without_clauses_gives_the_same_conditions(monkeypatch):
-    """A conditional request whose open Allows have no open clauses of their own (open only
-    because an open Deny may shadow them) is decided again once, all of them holding, instead of
-    combination by combination: the same decisions and conditions, with fewer variants decided."""
+def test_open_allows_with_the_same_clauses_give_the_same_conditions_with_fewer_variants(monkeypatch):
+    """A conditional request whose open Allows all have the same open clauses (or none: open only
+    because an open Deny may shadow them) is decided again with all of them holding and with
+    none, instead of combination by combination: the same decisions and conditions, with fewer
+    variants decided."""
     import reasoner.evaluate as ev
 
     reqs = _random_residual_requests(23, 300)
@@ -242,13 +243,30 @@ def test_one_variant_for_open_allows_without_clauses_gives_the_same_conditions(m
     shortcut = simulate_batch(reqs)
     with_shortcut = sum(variants)
     variants.clear()
-    monkeypatch.setattr(ev, "ONE_VARIANT_WITHOUT_CLAUSES", False)
+    monkeypatch.setattr(ev, "UNIFORM_VARIANTS", False)
     plain = simulate_batch(reqs)
     assert with_shortcut < sum(variants)  # the sample takes the shortcut
     conditional = [d for d in shortcut if d.decision == "ConditionallyAllowed"]
     assert len(conditional) > 30
     for a, b in zip(shortcut, plain):
         assert (a.decision, a.conditions) == (b.decision, b.conditions), a.id
+
+
+def test_the_same_clauses_in_two_statements_are_one_condition(monkeypatch):
+    """Within an account the identity policy and the resource policy may each grant: when both
+    Allows ask for MFA, the condition is MFA, once, not `(MFA) or (MFA)`; across accounts both
+    must grant, and it is MFA again.  Either way of computing residuals gives it."""
+    import reasoner.evaluate as ev
+
+    mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": mfa}]}
+    granting = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": USER}, "Action": "s3:GetObject", "Resource": "*", "Condition": mfa}]}
+    reqs = [{"id": acct, "principal": USER, "action": "s3:GetObject", "resource": "arn:aws:s3:::b/k", "resourceAccount": acct,
+             "unknownContext": True, "identityPolicies": [allow], "resourcePolicy": granting} for acct in ("111111111111", "222222222222")]
+    for uniform in (True, False):
+        monkeypatch.setattr(ev, "UNIFORM_VARIANTS", uniform)
+        got = simulate_batch(reqs)
+        assert [(d.decision, d.conditions) for d in got] == [("ConditionallyAllowed", ['Bool aws:MultiFactorAuthPresent "true"'])] * 2
 
 
 def test_decisions_kept_do_not_keep_their_batch():
