@@ -592,11 +592,11 @@ class Analyzer:
             return {r: people(lst) for r, lst in got.items()}
         cache = self.__dict__.setdefault("_people_assumers_cache", {})
         out = {}
-        for r, lst in got.items():
+        for r, lst in got.items():  # (edges kept are never replaced)
             kept = cache.get(r)
-            if kept is None or kept[0] is not lst:
-                kept = cache[r] = (lst, people(lst))
-            out[r] = kept[1]
+            if kept is None:
+                kept = cache[r] = people(lst)
+            out[r] = kept
         return out
 
     def _assumers(self, roles: Sequence[str], context=None, absent=()) -> dict[str, list[tuple[str, Decision, Request]]]:
@@ -1059,13 +1059,9 @@ def chain_distances(edges: Iterable[tuple[str, str]], goals: Iterable[str], max_
     such class: in a large estate a few hundred classes and a few thousand edges instead of tens of
     thousands.  Its answer is read back for every principal of a class, and each edge X -> Y is a
     next hop exactly when the edge between their classes is one."""
-    succ: dict[str, set] = {}
+    succ: dict[str, set] = defaultdict(set)
     for x, y in edges:
-        got = succ.get(x)
-        if got is None:
-            succ[x] = {y}
-        else:
-            got.add(y)
+        succ[x].add(y)
     return _distances(succ, goals, max_hops)
 
 
@@ -1107,16 +1103,9 @@ def _distances(succ: dict, goals: Iterable[str], max_hops: int):
                     rep_next.add((names[int(a)], names[int(b_)]))
             break
     dist = {x: rep_dist[r] for x, r in rep.items() if r in rep_dist}
-    # X -> Y is a next hop when its classes' edge is one: the same for every X of a class
-    class_next: dict[str, frozenset] = {}
-    for r in classes:
-        if r in rep_dist:
-            class_next[r] = frozenset(y for y in succ.get(r, ()) if (r, rep[y]) in rep_next)
-    nxt: dict[str, set] = {}
-    for x, r in rep.items():
-        got = class_next.get(r)
-        if got:
-            nxt[x] = set(got)
+    # X -> Y is a next hop when its classes' edge is one: the same (one set) for every X of a class
+    class_next = {r: frozenset(y for y in succ.get(r, ()) if (r, rep[y]) in rep_next) for r in classes if r in rep_dist}
+    nxt = {x: class_next[r] for x, r in rep.items() if class_next.get(r)}
     return dist, nxt
 
 

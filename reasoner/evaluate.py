@@ -1075,7 +1075,7 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditio
         u = batch.alias[rid]
         info = per[u]
         pols = batch.pols[rid]
-        reasons = _Why(batch, info, req, pols, batch.checked[rid])
+        reasons = _Why(batch.by_handle, info, req, pols, batch.checked[rid])
         same = match.principal_info(req.principal).account == req.resource_account
         conditions = []
         pending = None
@@ -1096,9 +1096,8 @@ class _Why:
 
     __slots__ = ("by_handle", "info", "req", "pols", "checked")
 
-    def __init__(self, batch, info, req, pols, checked):
-        self.by_handle = None if batch is None else batch.by_handle
-        self.info, self.req, self.pols, self.checked = info, req, pols, checked
+    def __init__(self, by_handle, info, req, pols, checked):
+        self.by_handle, self.info, self.req, self.pols, self.checked = by_handle, info, req, pols, checked
 
     def places(self) -> dict:
         """Policy handle -> the place, among the request's policies in force, of the policy its

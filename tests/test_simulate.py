@@ -255,7 +255,8 @@ def test_open_allows_with_the_same_clauses_give_the_same_conditions_with_fewer_v
 def test_the_same_clauses_in_two_statements_are_one_condition(monkeypatch):
     """Within an account the identity policy and the resource policy may each grant: when both
     Allows ask for MFA, the condition is MFA, once, not `(MFA) or (MFA)`; across accounts both
-    must grant, and it is MFA again.  Either way of computing residuals gives it."""
+    must grant, and it is MFA again.  An alternative asking for MFA and more adds nothing.  Either
+    way of computing residuals gives it."""
     import reasoner.evaluate as ev
 
     mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
@@ -263,10 +264,15 @@ def test_the_same_clauses_in_two_statements_are_one_condition(monkeypatch):
     granting = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": USER}, "Action": "s3:GetObject", "Resource": "*", "Condition": mfa}]}
     reqs = [{"id": acct, "principal": USER, "action": "s3:GetObject", "resource": "arn:aws:s3:::b/k", "resourceAccount": acct,
              "unknownContext": True, "identityPolicies": [allow], "resourcePolicy": granting} for acct in ("111111111111", "222222222222")]
+    # within the account, a resource policy asking for MFA and a source address grants no more
+    # than MFA alone: `(MFA) or (MFA and address)` is MFA
+    narrower = json.loads(json.dumps(granting))
+    narrower["Statement"][0]["Condition"]["IpAddress"] = {"aws:SourceIp": "10.0.0.0/8"}
+    reqs.append({**reqs[0], "id": "narrower", "resourcePolicy": narrower})
     for uniform in (True, False):
         monkeypatch.setattr(ev, "UNIFORM_VARIANTS", uniform)
         got = simulate_batch(reqs)
-        assert [(d.decision, d.conditions) for d in got] == [("ConditionallyAllowed", ['Bool aws:MultiFactorAuthPresent "true"'])] * 2
+        assert [(d.decision, d.conditions) for d in got] == [("ConditionallyAllowed", ['Bool aws:MultiFactorAuthPresent "true"'])] * 3
 
 
 def test_decisions_kept_do_not_keep_their_batch():
