@@ -166,7 +166,6 @@ class _Batch:
         self.keys: dict = {}
         self.alias: list = []  # request index -> distinct request index
         self.pols: list = []  # request index -> {handle: policy object of that request}
-        self.checked: list = []  # per request: [(layer symbol, policy)], read when reasons are built
         self.policies: dict = {}  # (id(statements), kind) -> handle
         self.by_handle: dict[int, Policy] = {}
         self.stated: set = set()
@@ -471,7 +470,6 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     qh, Q = batch.question(qkey)
 
     layers, org = _layers(req)
-    batch.checked.append(layers + org)
     shadow_allow: list = []
     shadow_deny: list = []
     shared = batch.shared
@@ -702,7 +700,8 @@ def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool 
     ``progress(done, total)`` is called as chunks finish.  With ``exact_conditions=False`` the
     residual conditions that need combinations of open statements decided are left for when
     they are first read (:func:`complete` computes many in one batch): the decisions are the
-    same.  A large chunk is decided in two halves side by side (:func:`_evaluate_split`)."""
+    same.  A large chunk is decided in forked processes, two side by side on two cores or more
+    (:func:`_evaluate_forked`)."""
     out: list[Decision] = []
     total = len(requests)
     for start in range(0, total, CHUNK):
@@ -712,7 +711,7 @@ def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool 
         with gc_paused(long_lived=True):
             got = None
             if len(part) >= PARALLEL_MIN and _jobs() > 1:
-                got = _evaluate_split(part, exact_conditions)
+                got = _evaluate_forked(part, exact_conditions, _jobs())
             out += got if got is not None else _evaluate_chunk(part, exact_conditions)
         if progress is not None:
             progress(len(out), total)
@@ -728,14 +727,15 @@ def _evaluate_chunk(part: Sequence[Request], exact_conditions: bool) -> list[Dec
     return _decisions(part, batch, _solve(batch), exact_conditions)
 
 
-PARALLEL_MIN = 600  # requests from which a chunk is decided in two processes
-_FORKED = False  # set in a child deciding half a chunk: it never splits again
+PARALLEL_MIN = 600  # requests from which a chunk is decided in forked processes
+_FORKED = False  # set in a forked process deciding part of a chunk: it never forks again
 
 
 def _jobs() -> int:
-    """How many processes may decide one chunk: ``IAM_REASONER_JOBS`` (1 turns the split off),
-    else 2 where the machine has two cores or more.  A process running other threads (a Jupyter
-    kernel, a progress monitor) never forks: a forked child would inherit their locks."""
+    """How many processes may decide one chunk: ``IAM_REASONER_JOBS`` (1: every chunk is decided
+    in this process), else 2 where the machine has two cores or more.  A process running other
+    threads (a Jupyter kernel, a progress monitor) never forks: a forked child would inherit
+    their locks."""
     if _FORKED or not hasattr(os, "fork") or threading.active_count() > 1:
         return 1
     env = os.environ.get("IAM_REASONER_JOBS", "").strip()
@@ -744,58 +744,77 @@ def _jobs() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def _evaluate_split(part: Sequence[Request], exact_conditions: bool) -> Optional[list[Decision]]:
-    """Decide the second half of a chunk in a forked child while this process decides the first.
-    Requests are independent of each other (every derived atom carries its request's handle), so
-    each half is decided as in one batch.  The child sends back, per request, its decision,
-    blocked layers, residual conditions and the statements that decided it (policies named by
-    their place among the request's policies in force, see :func:`_layers`); reasons are built
-    here, from this process's policies, when first read.  None when the child could not be
-    started or failed: the caller then decides the chunk here."""
+def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int) -> Optional[list[Decision]]:
+    """Decide a chunk in ``jobs`` forked processes, each a slice of it, side by side, while this
+    process waits.  Requests are independent of each other (every derived atom carries its
+    request's handle), so each slice is decided as in one batch.
+
+    Why not here: clingo keeps every symbol it ever made for the life of the process (its symbol
+    table only grows), some 150 a request between facts and ground atoms; decided elsewhere,
+    they go when the process that made them does, and a long analysis stays the size of its
+    answers.
+
+    Each process sends back, per request, its decision, blocked layers, residual conditions and
+    the statements that decided it (policies named by their place among the request's policies
+    in force, see :func:`_layers`); reasons are built here, from this process's policies, when
+    first read.  None when a process could not be started or failed: the caller then decides the
+    chunk here."""
     global _FORKED
-    half = len(part) * 13 // 25  # the child pays for copying the pages it touches
+    step = -(-len(part) // jobs)
+    slices = [part[i : i + step] for i in range(0, len(part), step)]
+    started: list = []  # (pid, reader, slice)
+
+    def stop_all() -> None:
+        for pid, reader, _ in started:
+            reader.close()
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+
     try:
-        r, w = os.pipe()
-    except OSError:
-        return None
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return None
-    if pid == 0:  # the child: its half, written to the pipe, then gone without any cleanup
-        code = 1
-        try:
-            _FORKED = True
-            os.close(r)
-            data = marshal.dumps([_export(d) for d in _evaluate_chunk(part[half:], exact_conditions)])
-            with os.fdopen(w, "wb") as f:
-                f.write(data)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    reader = os.fdopen(r, "rb")
-    try:
-        with reader:
-            mine = _evaluate_chunk(part[:half], exact_conditions)
-            data = reader.read()
-        _, status = os.waitpid(pid, 0)
+        for sl in slices:
+            r, w = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(r)
+                os.close(w)
+                stop_all()
+                return None
+            if pid == 0:  # the child: its slice, written to the pipe, then gone without any cleanup
+                code = 1
+                try:
+                    _FORKED = True
+                    os.close(r)
+                    data = marshal.dumps([_export(d) for d in _evaluate_chunk(sl, exact_conditions)])
+                    with os.fdopen(w, "wb") as f:
+                        f.write(data)
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(w)
+            started.append((pid, os.fdopen(r, "rb"), sl))
+        datas = []
+        for pid, reader, _ in started:
+            with reader:
+                datas.append(reader.read())
+        statuses = [os.waitpid(pid, 0)[1] for pid, _, _ in started]
     except BaseException:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except OSError:
-            pass
+        stop_all()
         raise
-    if status != 0:
+    if any(statuses):
         return None
-    return mine + [_imported(req, got) for req, got in zip(part[half:], marshal.loads(data))]
+    out: list[Decision] = []
+    infos: dict = {}
+    for (_, _, sl), data in zip(started, datas):
+        out += [_imported(req, got, infos) for req, got in zip(sl, marshal.loads(data))]
+    return out
 
 
 def _export(d: Decision) -> tuple:
-    """A decision as plain data (see :func:`_evaluate_split`)."""
+    """A decision as plain data (see :func:`_evaluate_forked`)."""
     why = d.reasons_of
     places = why.places()
     info = why.info
@@ -806,13 +825,14 @@ def _export(d: Decision) -> tuple:
     return (d.decision, d.blocked_by, conditions, allow, deny, opened)
 
 
-def _imported(req: Request, got: tuple) -> Decision:
+def _imported(req: Request, got: tuple, infos: Optional[dict] = None) -> Decision:
+    """The decision of ``req`` sent by another process (:func:`_export`).  ``infos``: the
+    statements that decided, kept once per distinct content (read-only, so decisions share them)."""
     decision, blocked, conditions, allow, deny, opened = got
-    layers, org = _layers(req)
-    checked = layers + org
-    pols = {j: pol for j, (_, pol) in enumerate(checked)}
     info = {"allow": allow, "deny": deny, "open": opened}
-    return Decision(req.id, decision, _Why(None, info, req, pols, checked), blocked, conditions or [], list(req.warnings),
+    if infos is not None:
+        info = infos.setdefault(marshal.dumps((allow, deny, opened)), info)
+    return Decision(req.id, decision, _Why(None, info, req), blocked, conditions or [], list(req.warnings),
                     _pending=req if conditions is None else None)
 
 
@@ -1075,7 +1095,7 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditio
         u = batch.alias[rid]
         info = per[u]
         pols = batch.pols[rid]
-        reasons = _Why(batch.by_handle, info, req, pols, batch.checked[rid])
+        reasons = _Why(batch.by_handle, info, req, pols)
         same = match.principal_info(req.principal).account == req.resource_account
         conditions = []
         pending = None
@@ -1089,30 +1109,45 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditio
 
 class _Why:
     """What a decision's reasons are built from, when first asked: the decided statements of its
-    request (``info``), the request's policies by handle (``pols``) and every policy in force.
-    Of the batch that decided it only the policies by handle are kept (``by_handle``; None for a
-    decision made in another process, whose handles are places among the request's policies):
-    the batch's facts go when the batch does, however long the decision is kept."""
+    request (``info``), the request's policies by handle (``pols``) and every policy in force
+    (``checked``, read from the request again: :func:`_layers`).  Of the batch that decided it
+    only the policies by handle are kept (``by_handle``; None for a decision made in another
+    process, whose handles are places among the request's policies in force, ``pols`` None):
+    the batch's facts go when the batch does, however long the decision is kept, and a kept
+    decision holds little more than its request (analyses keep hundreds of thousands)."""
 
-    __slots__ = ("by_handle", "info", "req", "pols", "checked")
+    __slots__ = ("by_handle", "info", "req", "_pols")
 
-    def __init__(self, by_handle, info, req, pols, checked):
-        self.by_handle, self.info, self.req, self.pols, self.checked = by_handle, info, req, pols, checked
+    def __init__(self, by_handle, info, req, pols=None):
+        self.by_handle, self.info, self.req, self._pols = by_handle, info, req, pols
 
-    def places(self) -> dict:
+    @property
+    def checked(self) -> list:
+        layers, org = _layers(self.req)
+        return layers + org
+
+    @property
+    def pols(self) -> dict:
+        if self._pols is None:
+            return {j: pol for j, (_, pol) in enumerate(self.checked)}
+        return self._pols
+
+    def places(self, checked: Optional[list] = None) -> dict:
         """Policy handle -> the place, among the request's policies in force, of the policy its
         reasons cite (policies with the same statements share a handle; the request's last one
         is cited)."""
         first: dict = {}
-        for j, (_, pol) in enumerate(self.checked):
+        for j, (_, pol) in enumerate(self.checked if checked is None else checked):
             first.setdefault(id(pol), j)
         return {pid: first[id(pol)] for pid, pol in self.pols.items()}
 
     def __call__(self) -> dict:
         # statements are listed layer by layer, each layer's policies in the request's order
-        place = {j: j for j in self.pols} if self.by_handle is None else self.places()
-        reasons = _reasons(self.by_handle, self.info, self.req, self.pols, place)
-        _add_checked(reasons, self.checked)
+        checked = self.checked
+        pols = self.pols
+        place = {j: j for j in pols} if self.by_handle is None else self.places(checked)
+        reasons = _reasons(self.by_handle, self.info, self.req, pols, place)
+        _add_checked(reasons, checked)
         return reasons
 
 
