@@ -12,10 +12,12 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -45,6 +47,71 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def children_peak_rss_mb() -> float:
+    """Peak resident memory of the largest child process this process has waited for (the
+    forked processes that decide large chunks of requests), in MiB."""
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def tree_pss_mb(pid: int) -> Optional[float]:
+    """Memory in use by a process and all its descendants together, in MiB: the sum of their
+    proportional set sizes (a page shared by n processes, as a forked child shares its parent's,
+    counts 1/n in each).  None where /proc/PID/smaps_rollup is not available (not Linux)."""
+    total, seen = 0, False
+    for p in _descendants(pid):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        seen = True
+                        break
+        except OSError:
+            pass
+    return total / 1024 if seen else None
+
+
+class TreeMemory:
+    """Samples :func:`tree_pss_mb` of a process every ``every`` seconds in a thread, keeping the
+    largest: ``with TreeMemory(pid) as m: ...; m.peak_mb``."""
+
+    def __init__(self, pid: int, every: float = 0.5):
+        self.pid, self.every = pid, every
+        self.peak_mb: Optional[float] = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            got = tree_pss_mb(self.pid)
+            if got is not None and (self.peak_mb is None or got > self.peak_mb):
+                self.peak_mb = got
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "TreeMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def run_fresh(script: Path, args: list[str], runs: int) -> list[dict]:
