@@ -293,6 +293,30 @@ def test_decisions_kept_do_not_keep_their_batch():
     assert any(d.reasons for d in fresh)
 
 
+def test_decisions_from_forked_processes_hold_little(monkeypatch):
+    """A large chunk is decided in forked processes.  What a kept decision holds is small: equal
+    maps of deciding statements are one object, and the policies in force are read from the
+    request again when reasons are asked (not kept beside it), with the same reasons."""
+    import dataclasses
+
+    import reasoner.evaluate as ev
+    from reasoner.request import request_from_json
+
+    base = [request_from_json(r) for r in _random_residual_requests(11, 40)]
+    reqs = [dataclasses.replace(r, id=(r.id, k)) for k in range(20) for r in base]  # each asked 20 times
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 100)
+    forked = ev.evaluate(reqs)
+    assert all(d.reasons_of.by_handle is None for d in forked), "not decided in forked processes"
+    infos = {id(d.reasons_of.info) for d in forked}
+    assert len(infos) <= len(base) < len(forked)
+    assert not hasattr(forked[0].reasons_of, "__dict__") and "checked" not in type(forked[0].reasons_of).__slots__
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    here = ev.evaluate(reqs)
+    assert [d.as_json() for d in forked] == [d.as_json() for d in here]
+    assert any(d.reasons for d in here)
+
+
 def test_deferred_conditions_are_the_exact_ones():
     """Decisions made with exact_conditions=False leave the combinations for later; read (one
     at a time, or completed in one batch), the conditions equal those computed at once."""
