@@ -28,8 +28,8 @@ from . import match
 from .analysis import Analyzer, Hop, _hop, _question, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
-from .evaluate import complete, evaluate
-from .facts import number, string
+from .evaluate import complete, evaluate, run_forked
+from .facts import number, shown_texts, string
 from .paths import encoding_file
 
 MAX_STEPS = 6
@@ -102,18 +102,30 @@ class _Program:
     def fact(self, name: str, *args) -> None:
         self.atoms.append(clingo.Function(name, [a if isinstance(a, clingo.Symbol) else (number(a) if isinstance(a, int) else string(a)) for a in args]))
 
-    def solve(self, extra: Iterable = (), files: Optional[list] = None) -> list:
-        ctl = clingo.Control(["--warn=none"])
-        for f in files or self.files:
-            _load(ctl, f)
-        with ctl.backend() as b:
-            for sym in list(self.atoms) + list(extra):
-                b.add_rule([b.add_atom(sym)])
-        ctl.ground([("base", [])])
-        with ctl.solve(yield_=True) as h:
-            for m in h:
-                return list(m.symbols(shown=True))
-        return []
+    def solve(self, extra: Iterable = (), files: Optional[list] = None) -> list[str]:
+        """The shown atoms, as clingo writes them, of the facts, ``extra`` (terms: :class:`_T`)
+        and the rules.  Grounded and solved in a forked process where one may be (see
+        ``evaluate.run_forked``): the hundreds of thousands of symbols of a large estate's
+        grounding go with it instead of staying in this process for good."""
+        extra = list(extra)
+
+        def run() -> list[str]:
+            ctl = clingo.Control(["--warn=none"])
+            for f in files or self.files:
+                _load(ctl, f)
+            with ctl.backend() as b:
+                for sym in self.atoms:
+                    b.add_rule([b.add_atom(sym)])
+                for t in extra:
+                    b.add_rule([b.add_atom(t.symbol())])
+            ctl.ground([("base", [])])
+            with ctl.solve(yield_=True) as h:
+                for m in h:
+                    return shown_texts(m)
+            return []
+
+        got = run_forked(run)
+        return got if got is not None else run()
 
 
 _NEED_ATOM = re.compile(r'need(?:_as_trusted)?\("((?:[^"\\]|\\.)*)","((?:[^"\\]|\\.)*)","((?:[^"\\]|\\.)*)"\)\Z')
@@ -138,11 +150,130 @@ def _need_arguments(text: str) -> Optional[tuple]:
 
 
 def _str(sym) -> str:
-    """A string symbol's text, any other symbol as clingo writes it."""
+    """A string symbol's (or term's) text, any other as clingo writes it."""
+    if isinstance(sym, _T):
+        return sym.string if sym.string is not None else str(sym)
     try:
         return sym.string  # nearly every argument read is a string: ask for it first
     except RuntimeError:
         return str(sym)
+
+
+_FUNCTION, _STRING, _NUMBER = clingo.SymbolType.Function, clingo.SymbolType.String, clingo.SymbolType.Number
+
+
+class _T:
+    """A term of a shown atom, read back from the text clingo wrote for it in the process that
+    solved (:func:`_read`), with the parts of a clingo symbol this module reads (``type``,
+    ``name``, ``arguments``, ``string``, ``number``): no symbol is made in this process.  It
+    prints as clingo prints the symbol (``str``, ``repr``), so it sorts the same way, and
+    becomes that symbol again where facts are stated (:meth:`symbol`)."""
+
+    __slots__ = ("type", "name", "arguments", "string", "number")
+
+    def __init__(self, type_, name: str = "", arguments: tuple = (), string: Optional[str] = None, number: Optional[int] = None):
+        self.type, self.name, self.arguments, self.string, self.number = type_, name, arguments, string, number
+
+    def __str__(self) -> str:
+        if self.type is _STRING:
+            return '"' + self.string.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        if self.type is _NUMBER:
+            return str(self.number)
+        if not self.arguments and self.name:
+            return self.name
+        inner = ",".join(str(a) for a in self.arguments)
+        return f"{self.name}({inner}{',' if not self.name and len(self.arguments) == 1 else ''})"
+
+    def __repr__(self) -> str:
+        if self.type is _STRING:
+            return f"String({self.string!r})"
+        if self.type is _NUMBER:
+            return f"Number({self.number!r})"
+        return f"Function({self.name!r}, [{', '.join(repr(a) for a in self.arguments)}], True)"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _T) and repr(self) == repr(other)
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+    def symbol(self) -> clingo.Symbol:
+        if self.type is _STRING:
+            return string(self.string)
+        if self.type is _NUMBER:
+            return number(self.number)
+        return clingo.Function(self.name, [a.symbol() for a in self.arguments])
+
+
+def _term(name: str, *strings: str) -> _T:
+    """The term ``name("s1", "s2", ...)``."""
+    return _T(_FUNCTION, name, tuple(_T(_STRING, string=v) for v in strings))
+
+
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?\d+)|([_a-z][A-Za-z0-9_\']*)|([(),])')
+
+
+def _read(text: str) -> _T:
+    """The term clingo wrote as ``text`` (``shown_texts``: strings with `\\`, `"` and newline
+    escaped, tuples with a trailing comma when they have one element)."""
+    pos = 0
+    n = len(text)
+
+    def fail():
+        raise ValueError(f"not a term as clingo writes one: {text!r}")
+
+    def unescape(v: str) -> str:
+        if "\\" not in v:
+            return v
+        parts = re.split(r"(\\.)", v)
+        if any(len(q) == 2 and q.startswith("\\") and q not in _ESCAPES for q in parts):
+            fail()
+        return "".join(_ESCAPES.get(q, q) for q in parts)
+
+    def args() -> tuple:
+        nonlocal pos
+        out = []
+        if pos < n and text[pos] == ")":
+            pos += 1
+            return ()
+        while True:
+            out.append(term())
+            if pos >= n:
+                fail()
+            c = text[pos]
+            pos += 1
+            if c == ")":
+                return tuple(out)
+            if c != ",":
+                fail()
+            if pos < n and text[pos] == ")":  # (a,)
+                pos += 1
+                return tuple(out)
+
+    def term() -> _T:
+        nonlocal pos
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            fail()
+        pos = m.end()
+        st, num, name, punct = m.groups()
+        if st is not None:
+            return _T(_STRING, string=unescape(st))
+        if num is not None:
+            return _T(_NUMBER, number=int(num))
+        if name is not None:
+            if pos < n and text[pos] == "(":
+                pos += 1
+                return _T(_FUNCTION, name, args())
+            return _T(_FUNCTION, name)
+        if punct == "(":
+            return _T(_FUNCTION, "", args())
+        fail()
+
+    t = term()
+    if pos != n:
+        fail()
+    return t
 
 
 @_question
@@ -246,24 +377,23 @@ def escalations(
     #    more (requests, edges, or edges on the ways to arbitrary permissions)
     tick("candidate methods")
     decided: dict = {}
-    asked: set = set()  # need atoms read (the symbols: comparing them is cheaper than reading them)
+    asked: set = set()  # need atoms read (their text)
     extra: list = []
     while True:
         out = prog.solve(extra)
         reqs = []
         into, out_of = set(), set()
-        shown: dict = {}  # name -> atoms, the need atoms read before aside
-        for s in out:
-            if s in asked:
+        shown: dict = {}  # name -> texts of the atoms, the need atoms read before aside
+        for text in out:
+            if text in asked:
                 continue
-            # one call into clingo for the text of the atom; its name and, for the many need
-            # atoms, its arguments are read from that text
-            text = str(s)
+            # the name and, for the many need atoms, the arguments are read from the text;
+            # the other atoms are read back as terms when used (_read)
             name = text.partition("(")[0]
-            shown.setdefault(name, []).append(s)
+            shown.setdefault(name, []).append(text)
             if name == "need" or name == "need_as_trusted":
-                asked.add(s)
-                x, a, res = _need_arguments(text) or tuple(_str(v) for v in s.arguments)
+                asked.add(text)
+                x, a, res = _need_arguments(text) or tuple(_str(v) for v in _read(text).arguments)
                 key = (x, a, res) if name == "need" else ("as_trusted", x, a, res)
                 if name == "need":
                     if not allows.could(x, a, res):
@@ -274,7 +404,7 @@ def escalations(
                         if known:
                             d, req = known
                             decided[key] = (d, replace(req, id=key, action=a))
-                            extra.append(clingo.Function("can" if d.decision == "Allowed" else "can_if", [string(x), string(a), string(res)]))
+                            extra.append(_term("can" if d.decision == "Allowed" else "can_if", x, a, res))
                         continue
                     wildcard_only = res == "*" and _wildcard_only(a)
                     reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=key))
@@ -285,9 +415,9 @@ def escalations(
                     req.resource_policy = _trust_naming(x, a, res)
                     reqs.append(req)
             elif name == "need_edges_into":
-                into.add(_str(s.arguments[0]))
+                into.add(_str(_read(text).arguments[0]))
             elif name == "need_edges_from":
-                out_of.add(_str(s.arguments[0]))
+                out_of.add(_str(_read(text).arguments[0]))
         grew = edges.into(sorted(into)) + edges.out(sorted(out_of))
         if reqs:
             tick(f"evaluating {len(reqs)} permission(s)")
@@ -296,19 +426,20 @@ def escalations(
                 suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
                 x, a, res = req.id[-3:]
                 if d.decision == "Allowed":
-                    extra.append(clingo.Function("can" + suffix, [string(x), string(a), string(res)]))
+                    extra.append(_term("can" + suffix, x, a, res))
                 elif d.decision == "ConditionallyAllowed":
-                    extra.append(clingo.Function("can_if" + suffix, [string(x), string(a), string(res)]))
+                    extra.append(_term("can_if" + suffix, x, a, res))
         if reqs or grew:
             tick("escalation rules")
             continue
+        shown = {name: [_read(t) for t in texts] for name, texts in shown.items() if name in _READ}
         if on_demand and edges.ways(shown.get("escalation", []), admins, max_steps):
             # the escalations stay (their options read edges into administrators and those asked
             # for by need_edges_*, known already): the ways are decided again, alone
             tick("ways to arbitrary permissions")
             again = prog.solve(shown.get("escalation", []), files=[encoding_file("escalate/ways.lp")])
             for name in ("raised", "admin_dist", "next_step"):
-                shown[name] = [s for s in again if s.name == name]
+                shown[name] = [_read(t) for t in again if t.partition("(")[0] == name]
         break
     titles = _titles(prog.files)
     requires = _requires(prog.files)
@@ -602,6 +733,9 @@ def _way(x: str, nxt: dict, first: dict) -> list:
             break
         cur = y
     return out
+
+
+_READ = ("escalation", "raised", "admin_dist", "next_step", "also_requires")  # the shown atoms read as terms
 
 
 def _gain(sym) -> str:

@@ -813,6 +813,49 @@ def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int)
     return out
 
 
+def run_forked(fn):
+    """``fn()`` run in a forked process, its result (plain data: ``marshal``) sent back, so that
+    what clingo makes on the way goes with that process; None when no process may be forked
+    (see :func:`_jobs`) or it failed: the caller then runs ``fn`` here."""
+    global _FORKED
+    if _jobs() < 2:
+        return None
+    try:
+        r, w = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:
+        code = 1
+        try:
+            _FORKED = True
+            os.close(r)
+            data = marshal.dumps(fn())
+            with os.fdopen(w, "wb") as f:
+                f.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        with os.fdopen(r, "rb") as reader:
+            data = reader.read()
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+        raise
+    return marshal.loads(data) if status == 0 else None
+
+
 def _export(d: Decision) -> tuple:
     """A decision as plain data (see :func:`_evaluate_forked`)."""
     why = d.reasons_of

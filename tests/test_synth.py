@@ -11,12 +11,17 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
-synth = pytest.importorskip("synth")
+import synth  # noqa: E402
 
 from reasoner.load import load  # noqa: E402
 
-if not synth.AWS_MANAGED.is_file():
-    pytest.skip("../shared/data/aws-managed-policies.jsonl is not beside the checkout", allow_module_level=True)
+from .conftest import shared_path  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _managed_policies():
+    """The generator draws real AWS managed policies from ../shared: missing, every test here fails."""
+    shared_path("data", "aws-managed-policies.jsonl")
 
 
 def digest(d: Path) -> dict[str, str]:
@@ -24,7 +29,7 @@ def digest(d: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def estate(tmp_path_factory):
+def estate(tmp_path_factory, _managed_policies):
     d = tmp_path_factory.mktemp("synth") / "a"
     m = synth.generate(d, 80, 40, 11)
     return d, m
