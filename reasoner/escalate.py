@@ -29,7 +29,7 @@ from .analysis import Analyzer, Hop, _hop, _question, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
 from .evaluate import complete, evaluate, run_forked
-from .facts import number, shown_texts, string
+from .facts import function, number, shown_texts, string
 from .paths import encoding_file
 
 MAX_STEPS = 6
@@ -102,9 +102,9 @@ class _Program:
     def fact(self, name: str, *args) -> None:
         self.atoms.append(clingo.Function(name, [a if isinstance(a, clingo.Symbol) else (number(a) if isinstance(a, int) else string(a)) for a in args]))
 
-    def solve(self, extra: Iterable = (), files: Optional[list] = None) -> list[str]:
+    def solve(self, extra: Iterable = (), files: Optional[list] = None, skip: frozenset | set = frozenset()) -> list[str]:
         """The shown atoms, as clingo writes them, of the facts, ``extra`` (terms: :class:`_T`)
-        and the rules.  Grounded and solved in a forked process where one may be (see
+        and the rules, but those in ``skip`` (read already).  Grounded and solved in a forked process where one may be (see
         ``evaluate.run_forked``): the hundreds of thousands of symbols of a large estate's
         grounding go with it instead of staying in this process for good."""
         extra = list(extra)
@@ -121,7 +121,7 @@ class _Program:
             ctl.ground([("base", [])])
             with ctl.solve(yield_=True) as h:
                 for m in h:
-                    return shown_texts(m)
+                    return [t for t in shown_texts(m) if t not in skip]
             return []
 
         got = run_forked(run)
@@ -202,7 +202,7 @@ class _T:
             return string(self.string)
         if self.type is _NUMBER:
             return number(self.number)
-        return clingo.Function(self.name, [a.symbol() for a in self.arguments])
+        return function(self.name, [a.symbol() for a in self.arguments])
 
 
 def _term(name: str, *strings: str) -> _T:
@@ -380,13 +380,11 @@ def escalations(
     asked: set = set()  # need atoms read (their text)
     extra: list = []
     while True:
-        out = prog.solve(extra)
+        out = prog.solve(extra, skip=asked)
         reqs = []
         into, out_of = set(), set()
         shown: dict = {}  # name -> texts of the atoms, the need atoms read before aside
         for text in out:
-            if text in asked:
-                continue
             # the name and, for the many need atoms, the arguments are read from the text;
             # the other atoms are read back as terms when used (_read)
             name = text.partition("(")[0]
