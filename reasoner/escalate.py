@@ -104,9 +104,9 @@ class _Program:
 
     def solve(self, extra: Iterable = (), files: Optional[list] = None, skip: frozenset | set = frozenset()) -> list[str]:
         """The shown atoms, as clingo writes them, of the facts, ``extra`` (terms: :class:`_T`)
-        and the rules, but those in ``skip`` (read already).  Grounded and solved in a forked process where one may be (see
-        ``evaluate.run_forked``): the hundreds of thousands of symbols of a large estate's
-        grounding go with it instead of staying in this process for good."""
+        and the rules, but those in ``skip`` (read already).  Grounded and solved in a forked
+        process where one may be (``evaluate.run_forked``): the hundreds of thousands of symbols
+        of a large estate's grounding go with it instead of staying in this process for good."""
         extra = list(extra)
 
         def run() -> list[str]:
@@ -138,15 +138,19 @@ def _need_arguments(text: str) -> Optional[tuple]:
     m = _NEED_ATOM.match(text)
     if m is None:
         return None
-    out = []
-    for arg in m.groups():
-        if "\\" in arg:
-            parts = re.split(r"(\\.)", arg)
-            if any(len(p) == 2 and p.startswith("\\") and p not in _ESCAPES for p in parts):
-                return None
-            arg = "".join(_ESCAPES.get(p, p) for p in parts)
-        out.append(arg)
-    return tuple(out)
+    out = tuple(_unescape(arg) for arg in m.groups())
+    return None if None in out else out
+
+
+def _unescape(v: str) -> Optional[str]:
+    """A string's text from between the quotes clingo writes around it; None when it has an
+    escape clingo does not write."""
+    if "\\" not in v:
+        return v
+    parts = re.split(r"(\\.)", v)
+    if any(len(p) == 2 and p.startswith("\\") and p not in _ESCAPES for p in parts):
+        return None
+    return "".join(_ESCAPES.get(p, p) for p in parts)
 
 
 def _str(sym) -> str:
@@ -160,6 +164,8 @@ def _str(sym) -> str:
 
 
 _FUNCTION, _STRING, _NUMBER = clingo.SymbolType.Function, clingo.SymbolType.String, clingo.SymbolType.Number
+_INF, _SUP = clingo.SymbolType.Infimum, clingo.SymbolType.Supremum
+_BOUNDS = {clingo.SymbolType.Infimum: ("#inf", "Infimum", clingo.Infimum), clingo.SymbolType.Supremum: ("#sup", "Supremum", clingo.Supremum)}
 
 
 class _T:
@@ -169,12 +175,18 @@ class _T:
     prints as clingo prints the symbol (``str``, ``repr``), so it sorts the same way, and
     becomes that symbol again where facts are stated (:meth:`symbol`)."""
 
-    __slots__ = ("type", "name", "arguments", "string", "number")
+    __slots__ = ("type", "name", "arguments", "string", "number", "positive")
 
-    def __init__(self, type_, name: str = "", arguments: tuple = (), string: Optional[str] = None, number: Optional[int] = None):
+    def __init__(self, type_, name: str = "", arguments: tuple = (), string: Optional[str] = None, number: Optional[int] = None,
+                 positive: bool = True):
         self.type, self.name, self.arguments, self.string, self.number = type_, name, arguments, string, number
+        self.positive = positive
 
     def __str__(self) -> str:
+        if self.type in _BOUNDS:
+            return _BOUNDS[self.type][0]
+        if not self.positive:
+            return "-" + str(_T(_FUNCTION, self.name, self.arguments))
         if self.type is _STRING:
             return '"' + self.string.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         if self.type is _NUMBER:
@@ -185,11 +197,13 @@ class _T:
         return f"{self.name}({inner}{',' if not self.name and len(self.arguments) == 1 else ''})"
 
     def __repr__(self) -> str:
+        if self.type in _BOUNDS:
+            return _BOUNDS[self.type][1]
         if self.type is _STRING:
             return f"String({self.string!r})"
         if self.type is _NUMBER:
             return f"Number({self.number!r})"
-        return f"Function({self.name!r}, [{', '.join(repr(a) for a in self.arguments)}], True)"
+        return f"Function({self.name!r}, [{', '.join(repr(a) for a in self.arguments)}], {self.positive!r})"
 
     def __eq__(self, other) -> bool:
         return isinstance(other, _T) and repr(self) == repr(other)
@@ -202,6 +216,10 @@ class _T:
             return string(self.string)
         if self.type is _NUMBER:
             return number(self.number)
+        if self.type in _BOUNDS:
+            return _BOUNDS[self.type][2]
+        if not self.positive:
+            return clingo.Function(self.name, [a.symbol() for a in self.arguments], False)
         return function(self.name, [a.symbol() for a in self.arguments])
 
 
@@ -210,7 +228,7 @@ def _term(name: str, *strings: str) -> _T:
     return _T(_FUNCTION, name, tuple(_T(_STRING, string=v) for v in strings))
 
 
-_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?\d+)|([_a-z][A-Za-z0-9_\']*)|([(),])')
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?\d+)|(-?[_a-z][A-Za-z0-9_\']*)|([(),])|(#inf|#sup)')
 
 
 def _read(text: str) -> _T:
@@ -221,14 +239,6 @@ def _read(text: str) -> _T:
 
     def fail():
         raise ValueError(f"not a term as clingo writes one: {text!r}")
-
-    def unescape(v: str) -> str:
-        if "\\" not in v:
-            return v
-        parts = re.split(r"(\\.)", v)
-        if any(len(q) == 2 and q.startswith("\\") and q not in _ESCAPES for q in parts):
-            fail()
-        return "".join(_ESCAPES.get(q, q) for q in parts)
 
     def args() -> tuple:
         nonlocal pos
@@ -256,16 +266,23 @@ def _read(text: str) -> _T:
         if m is None:
             fail()
         pos = m.end()
-        st, num, name, punct = m.groups()
+        st, num, name, punct, bound = m.groups()
+        if bound is not None:
+            return _T(_INF if bound == "#inf" else _SUP)
         if st is not None:
-            return _T(_STRING, string=unescape(st))
+            v = _unescape(st)
+            if v is None:
+                fail()
+            return _T(_STRING, string=v)
         if num is not None:
             return _T(_NUMBER, number=int(num))
         if name is not None:
+            positive = not name.startswith("-")
+            name = name.lstrip("-")
             if pos < n and text[pos] == "(":
                 pos += 1
-                return _T(_FUNCTION, name, args())
-            return _T(_FUNCTION, name)
+                return _T(_FUNCTION, name, args(), positive=positive)
+            return _T(_FUNCTION, name, positive=positive)
         if punct == "(":
             return _T(_FUNCTION, "", args())
         fail()

@@ -211,7 +211,8 @@ def test_need_atoms_read_from_their_text():
 def test_terms_read_back_from_their_text_are_the_symbols():
     """The rules are solved in a forked process, which sends back the text clingo writes for each
     shown atom; read back here, a term prints, sorts and states itself as the symbol did: strings
-    with quotes, backslashes, newlines and program-like text, tuples, numbers, constants."""
+    with quotes, backslashes, newlines and program-like text, tuples, numbers, constants, classical
+    negation, #inf and #sup."""
     import clingo
 
     from reasoner.escalate import _read
@@ -220,7 +221,11 @@ def test_terms_read_back_from_their_text_are_the_symbols():
     alphabet = ['a', 'Z', '0', ':', '/', '*', '"', '\\', '\n', '\t', ',', '(', ')', ' ', 'é', '.', '%', '#script', ':-']
 
     def rand_term(depth: int):
-        k = rng.randrange(5 if depth < 3 else 2)
+        k = rng.randrange(7 if depth < 3 else 2)
+        if k == 5:
+            return rng.choice([clingo.Infimum, clingo.Supremum])
+        if k == 6:
+            return clingo.Function(rng.choice(["p", "q"]), [rand_term(depth + 1) for _ in range(rng.randrange(0, 3))], False)
         if k == 0:
             return clingo.String("".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 8))))
         if k == 1:
