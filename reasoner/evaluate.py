@@ -759,57 +759,22 @@ def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int)
     in force, see :func:`_layers`); reasons are built here, from this process's policies, when
     first read.  None when a process could not be started or failed: the caller then decides the
     chunk here."""
-    global _FORKED
     step = -(-len(part) // jobs)
     slices = [part[i : i + step] for i in range(0, len(part), step)]
-    started: list = []  # (pid, reader, slice)
-
-    def stop_all() -> None:
-        for pid, reader, _ in started:
-            reader.close()
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except OSError:
-                pass
-
-    try:
-        for sl in slices:
-            r, w = os.pipe()
-            try:
-                pid = os.fork()
-            except OSError:
-                os.close(r)
-                os.close(w)
-                stop_all()
-                return None
-            if pid == 0:  # the child: its slice, written to the pipe, then gone without any cleanup
-                code = 1
-                try:
-                    _FORKED = True
-                    os.close(r)
-                    data = marshal.dumps([_export(d) for d in _evaluate_chunk(sl, exact_conditions)])
-                    with os.fdopen(w, "wb") as f:
-                        f.write(data)
-                    code = 0
-                finally:
-                    os._exit(code)
-            os.close(w)
-            started.append((pid, os.fdopen(r, "rb"), sl))
-        datas = []
-        for pid, reader, _ in started:
-            with reader:
-                datas.append(reader.read())
-        statuses = [os.waitpid(pid, 0)[1] for pid, _, _ in started]
-    except BaseException:
-        stop_all()
-        raise
-    if any(statuses):
+    started: list = []
+    for sl in slices:
+        got = _start(lambda sl=sl: [_export(d) for d in _evaluate_chunk(sl, exact_conditions)])
+        if got is None:
+            _stop(started)
+            return None
+        started.append(got)
+    results = _collect(started)
+    if results is None:
         return None
     out: list[Decision] = []
     infos: dict = {}
-    for (_, _, sl), data in zip(started, datas):
-        out += [_imported(req, got, infos) for req, got in zip(sl, marshal.loads(data))]
+    for sl, got in zip(slices, results):
+        out += [_imported(req, g, infos) for req, g in zip(sl, got)]
     return out
 
 
@@ -817,9 +782,19 @@ def run_forked(fn):
     """``fn()`` run in a forked process, its result (plain data: ``marshal``) sent back, so that
     what clingo makes on the way goes with that process; None when no process may be forked
     (see :func:`_jobs`) or it failed: the caller then runs ``fn`` here."""
-    global _FORKED
     if _jobs() < 2:
         return None
+    got = _start(fn)
+    if got is None:
+        return None
+    results = _collect([got])
+    return None if results is None else results[0]
+
+
+def _start(fn) -> Optional[tuple]:
+    """Fork a process that runs ``fn()``, writes its result (``marshal``) to a pipe and is gone
+    without any cleanup: ``(pid, reader)``, None when none could be started."""
+    global _FORKED
     try:
         r, w = os.pipe()
     except OSError:
@@ -842,18 +817,34 @@ def run_forked(fn):
         finally:
             os._exit(code)
     os.close(w)
+    return pid, os.fdopen(r, "rb")
+
+
+def _collect(started: list) -> Optional[list]:
+    """The results of the processes started (:func:`_start`), each read whole, then each waited
+    for; None when one failed.  On an exception here (an interrupt) they are stopped first."""
     try:
-        with os.fdopen(r, "rb") as reader:
-            data = reader.read()
-        _, status = os.waitpid(pid, 0)
+        datas = []
+        for _, reader in started:
+            with reader:
+                datas.append(reader.read())
+        statuses = [os.waitpid(pid, 0)[1] for pid, _ in started]
     except BaseException:
+        _stop(started)
+        raise
+    if any(statuses):
+        return None
+    return [marshal.loads(d) for d in datas]
+
+
+def _stop(started: list) -> None:
+    for pid, reader in started:
+        reader.close()
         try:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         except OSError:
             pass
-        raise
-    return marshal.loads(data) if status == 0 else None
 
 
 def _export(d: Decision) -> tuple:

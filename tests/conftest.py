@@ -20,3 +20,20 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared():
     return shared_path
+
+
+@pytest.fixture
+def forks(monkeypatch):
+    """A list that grows by one each time the code under test forks a process (os.fork, counted,
+    still real)."""
+    import os
+
+    counted: list = []
+    real_fork = os.fork
+
+    def counting_fork():
+        counted.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    return counted

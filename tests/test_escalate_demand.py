@@ -247,20 +247,10 @@ def test_terms_read_back_from_their_text_are_the_symbols():
 
 
 @pytest.mark.parametrize("name", ["example", "org-11"])
-def test_rules_solved_in_a_forked_process_or_here_give_the_same_report(estates, name, monkeypatch):
+def test_rules_solved_in_a_forked_process_or_here_give_the_same_report(estates, name, monkeypatch, forks):
     """The escalation rules are grounded in a forked process when one may be; in this process
     (IAM_REASONER_JOBS=1) the report is the same, finding by finding and proof by proof."""
-    import os
-
     est = load(str(estates[name]))
-    forks = []
-    real_fork = os.fork
-
-    def counting_fork():
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(os, "fork", counting_fork)
     monkeypatch.setenv("IAM_REASONER_JOBS", "2")
     forked = escalations(Analyzer(est))
     assert forks, "nothing was solved in a forked process"

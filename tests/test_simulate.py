@@ -372,7 +372,7 @@ def test_shared_question_facts_decide_each_principal_as_alone():
         assert (t.decision, t.blocked_by, t.conditions, t.reasons) == (alone.decision, alone.blocked_by, alone.conditions, alone.reasons), r["id"]
 
 
-def test_a_batch_decided_in_two_processes_decides_as_one(monkeypatch):
+def test_a_batch_decided_in_two_processes_decides_as_one(monkeypatch, forks):
     """A large batch is decided in two halves side by side, each in a forked process (this one
     waits, and clingo's symbols go with them): decisions, blocked layers, reasons and residual conditions (exact, or computed when read) are
     those of one process, for concrete requests, unknown-context ones and requests whose
@@ -390,16 +390,7 @@ def test_a_batch_decided_in_two_processes_decides_as_one(monkeypatch):
     reqs += [dataclasses.replace(r, unknown_context=True) for r in reqs[:200]]
     monkeypatch.setenv("IAM_REASONER_JOBS", "1")
     alone = [d.as_json() for d in evaluate(reqs)]
-    import os
-
-    forks = []
-    real_fork = os.fork
-
-    def counting_fork():
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(os, "fork", counting_fork)
+    forks.clear()
     monkeypatch.setenv("IAM_REASONER_JOBS", "2")
     monkeypatch.setattr(ev, "PARALLEL_MIN", 50)
     split = [d.as_json() for d in evaluate(reqs)]
