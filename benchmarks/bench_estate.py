@@ -185,7 +185,7 @@ def compare(ours: dict, pm: dict, planted: list[dict]) -> dict:
 def _memory(lines: list[dict]) -> dict:
     """A task's memory from its child's lines (a process cut short reports its last line)."""
     own = max((x["rss_mb"] for x in lines), default=None)
-    forked = max((x.get("children_rss_mb") or 0 for x in lines), default=None)
+    forked = max((x.get("children_rss_mb") or 0 for x in lines), default=0) or None  # None: nothing was forked
     tree = next((x["tree_pss_mb"] for x in reversed(lines) if x.get("tree_pss_mb") is not None), None)
     both = [x for x in (own, forked) if x]
     return {"self_rss_mb": own, "children_rss_mb": forked, "rss_mb": max(both) if both else None, "tree_pss_mb": tree}
@@ -256,7 +256,7 @@ def bench_size(n: int, a, do_pmapper: bool) -> dict:
     res["peak_rss_mb"] = max(rss) if rss else None
     res["peak_tree_mb"] = max(tree) if tree else None
     for task, m in mem.items():
-        print(f"memory, {task}: largest process {_mb(m['rss_mb'])} (the analysis {_mb(m['self_rss_mb'])}, a forked evaluator {_mb(m['children_rss_mb'])}); "
+        print(f"memory, {task}: largest process {_mb(m['rss_mb'])} (the analysis {_mb(m['self_rss_mb'])}, a forked process {_mb(m['children_rss_mb'])}); "
               f"all together {_mb(m['tree_pss_mb'])} (sampled PSS)", flush=True)
 
     # 3. side by side with PMapper, on the one-account variant

@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import machine  # noqa: E402
 
-KEYS = re.compile(r"target|MET|ratio|SUMMARY|median|peak|escalations:|PMapper|verdicts", re.I)
+KEYS = re.compile(r"target|MET|ratio|SUMMARY|median|peak|memory|escalations:|PMapper|verdicts", re.I)
 
 
 def scripts() -> list[Path]:
