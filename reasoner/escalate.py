@@ -165,7 +165,7 @@ def _str(sym) -> str:
 
 _FUNCTION, _STRING, _NUMBER = clingo.SymbolType.Function, clingo.SymbolType.String, clingo.SymbolType.Number
 _INF, _SUP = clingo.SymbolType.Infimum, clingo.SymbolType.Supremum
-_BOUNDS = {clingo.SymbolType.Infimum: ("#inf", "Infimum", clingo.Infimum), clingo.SymbolType.Supremum: ("#sup", "Supremum", clingo.Supremum)}
+_BOUNDS = {_INF: ("#inf", "Infimum", clingo.Infimum), _SUP: ("#sup", "Supremum", clingo.Supremum)}  # text, repr, symbol
 
 
 class _T:
@@ -204,12 +204,6 @@ class _T:
         if self.type is _NUMBER:
             return f"Number({self.number!r})"
         return f"Function({self.name!r}, [{', '.join(repr(a) for a in self.arguments)}], {self.positive!r})"
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, _T) and repr(self) == repr(other)
-
-    def __hash__(self) -> int:
-        return hash(repr(self))
 
     def symbol(self) -> clingo.Symbol:
         if self.type is _STRING:

@@ -1155,34 +1155,33 @@ class _Why:
     def __init__(self, by_handle, info, req, pols=None):
         self.by_handle, self.info, self.req, self._pols = by_handle, info, req, pols
 
-    @property
-    def checked(self) -> list:
+    def _in_force(self) -> tuple[list, dict]:
+        """The request's policies in force, [(layer symbol, policy)], and its policies by handle."""
         layers, org = _layers(self.req)
-        return layers + org
+        checked = layers + org
+        pols = self._pols if self._pols is not None else {j: pol for j, (_, pol) in enumerate(checked)}
+        return checked, pols
 
-    @property
-    def pols(self) -> dict:
-        if self._pols is None:
-            return {j: pol for j, (_, pol) in enumerate(self.checked)}
-        return self._pols
-
-    def places(self, checked: Optional[list] = None) -> dict:
+    def places(self) -> dict:
         """Policy handle -> the place, among the request's policies in force, of the policy its
         reasons cite (policies with the same statements share a handle; the request's last one
         is cited)."""
-        first: dict = {}
-        for j, (_, pol) in enumerate(self.checked if checked is None else checked):
-            first.setdefault(id(pol), j)
-        return {pid: first[id(pol)] for pid, pol in self.pols.items()}
+        return _places(*self._in_force())
 
     def __call__(self) -> dict:
         # statements are listed layer by layer, each layer's policies in the request's order
-        checked = self.checked
-        pols = self.pols
-        place = {j: j for j in pols} if self.by_handle is None else self.places(checked)
+        checked, pols = self._in_force()
+        place = {j: j for j in pols} if self.by_handle is None else _places(checked, pols)
         reasons = _reasons(self.by_handle, self.info, self.req, pols, place)
         _add_checked(reasons, checked)
         return reasons
+
+
+def _places(checked: list, pols: dict) -> dict:
+    first: dict = {}
+    for j, (_, pol) in enumerate(checked):
+        first.setdefault(id(pol), j)
+    return {pid: first[id(pol)] for pid, pol in pols.items()}
 
 
 def _add_checked(reasons: dict, checked: list) -> None:
