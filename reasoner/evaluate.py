@@ -170,9 +170,12 @@ class _Batch:
         self.by_handle: dict[int, Policy] = {}
         self.stated: set = set()
         self.questions: dict = {}  # question key -> handle (see _question_key)
-        self.qfacts: list = []  # question handle -> the facts stated for it (q_*)
-        self.reading: tuple = ()  # handles of the questions whose facts the current request reads
-        self.read: list = []  # distinct request -> handles of the questions whose facts it reads
+        self.qfacts: dict = {}  # (question, policy) -> the facts stated for them (q_*), until shared
+        self.group_of: dict = {}  # (question, policy) -> the handle of the group of equal facts
+        self.groups: dict = {}  # (policy, what its facts say) -> group handle
+        self.gfacts: list = []  # group handle -> its facts (q_*, the group's symbol first)
+        self.reading: tuple = ()  # handles of the groups whose facts the current request reads
+        self.read: list = []  # distinct request -> handles of the groups whose facts it reads
         self.shared: dict = {}  # (question, policy, statement) -> its meeting patterns, once stated
         self.shadowing: set = set()
         self.sets: dict = {}  # SCP/RCP levels and policies -> handle of the set
@@ -193,21 +196,42 @@ class _Batch:
         h = self.questions.get(key)
         if h is None:
             h = self.questions[key] = len(self.questions)
-            self.qfacts.append([])
         return h, number(h)
 
-    def adder(self, h: int):
-        """A function adding a fact of question ``h``, shared by every request that asks it."""
-        append = self.qfacts[h].append
+    def adder(self, h: int, pid: int):
+        """A function adding a fact of question ``h`` about policy ``pid``, shared by every
+        request that asks it.  All of them are stated while the first request that reads them
+        gathers its facts, before it shares them (:meth:`shares`)."""
+        if (h, pid) in self.group_of:
+            raise AssertionError(f"facts of question {h} about policy {pid} stated after they were shared")
+        append = self.qfacts.setdefault((h, pid), []).append
         return lambda name, *args: append((name, args))
 
     def shares(self, reads: dict) -> None:
         """The current request reads the facts of these (question, policy) handles, given with
-        their symbols: shares/3 facts; a batch split in halves gives each half the facts of the
-        questions its requests read."""
-        for Q, P in reads.values():
-            self.add("shares", _R, Q, P)
-        self.reading = tuple({h for h, _ in reads})
+        their symbols: shares/3 facts.  Questions that differ (say, in the resource) but whose
+        facts about a policy say the same share one group of those facts, so requests that
+        differ only there have the same facts and are decided once (:meth:`end`).  A batch split
+        in halves gives each half the facts of the groups its requests read."""
+        read = []
+        for (h, pid), (_, P) in reads.items():
+            g = self.group_of.get((h, pid))
+            if g is None:
+                facts = self.qfacts.pop((h, pid))
+                # every fact of a question starts with the question's handle: the rest is what
+                # it says (canonical symbols: identity stands for equality, as in end())
+                key = (pid, tuple([(name, *map(id, args[1:])) for name, args in facts]))
+                g = self.groups.get(key)
+                if g is None:
+                    g = self.groups[key] = len(self.gfacts)
+                    G = number(g)
+                    self.gfacts.append([(name, (G, *args[1:])) for name, args in facts])
+                self.group_of[(h, pid)] = g
+            read.append((g, pid, P))
+        read.sort(key=lambda r: (r[0], r[1]))
+        for g, _, P in read:
+            self.add("shares", _R, number(g), P)
+        self.reading = tuple(dict.fromkeys(g for g, _, _ in read))
 
     def begin(self) -> None:
         self.current = []
@@ -235,11 +259,11 @@ class _Batch:
         hi = len(self.unique) if hi is None else hi
         yield from self.static
         if lo == 0 and hi == len(self.unique):
-            for facts in self.qfacts:
+            for facts in self.gfacts:
                 yield from facts
         else:
-            for h in sorted({h for u in range(lo, hi) for h in self.read[u]}):
-                yield from self.qfacts[h]
+            for g in sorted({g for u in range(lo, hi) for g in self.read[u]}):
+                yield from self.gfacts[g]
         for u in range(lo, hi):
             facts = self.unique[u]
             R = number(u)
@@ -490,14 +514,14 @@ def _request_facts(batch: _Batch, req: Request) -> None:
             if key in shared:
                 mine = shared[key]
             else:
-                mine = shared[key] = _statement_facts(batch.adder(h), QA, "q_", P, pol, st, req, who, context, request_is_pattern)
+                mine = shared[key] = _statement_facts(batch.adder(h, pid), QA, "q_", P, pol, st, req, who, context, request_is_pattern)
         elif sort:
             key = (qh, pid, st.index)
             reads[(qh, pid)] = (Q, P)
             if key in shared:
                 mine = shared[key]
             else:
-                mine = shared[key] = _statement_facts(batch.adder(qh), Q, "q_", P, pol, st, req, who, context, request_is_pattern)
+                mine = shared[key] = _statement_facts(batch.adder(qh, pid), Q, "q_", P, pol, st, req, who, context, request_is_pattern)
         else:
             mine = _statement_facts(add, R, "", P, pol, st, req, who, context, request_is_pattern)
         if mine:
@@ -541,7 +565,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
                     if _neutral(st) == "q":
                         readers[(qh, pid)] = (Q, P)
                         key = (qh, pid, st.index)
-                        mine = shared.get(key) if key in shared else shared.setdefault(key, _statement_facts(batch.adder(qh), Q, "q_", P, pol, st, req, who, context, request_is_pattern))
+                        mine = shared.get(key) if key in shared else shared.setdefault(key, _statement_facts(batch.adder(qh, pid), Q, "q_", P, pol, st, req, who, context, request_is_pattern))
                         if mine:
                             neutral_sides[st.effect != "Allow"].append((P, number(st.index), mine, key))
                     else:
@@ -553,7 +577,6 @@ def _request_facts(batch: _Batch, req: Request) -> None:
         shadow_deny += neutral_sides[1]
         for P, pid, pol, st in dependent:
             statement(P, pid, pol, st)
-    batch.shares(reads)
     # A Deny that covers all of an Allow's resources within the asked set leaves that Allow
     # nothing to grant there (encodings/eval/statements.lp: shadowed/4).  A Deny that covers the
     # whole set asked about shadows every Allow that meets it.
@@ -563,11 +586,12 @@ def _request_facts(batch: _Batch, req: Request) -> None:
                 add("shadows_all", R, Pd, Sd)
             elif dkey not in batch.shadowing:
                 batch.shadowing.add(dkey)
-                batch.adder(dkey[0])("q_shadows_all", number(dkey[0]), Pd, Sd)
+                batch.adder(dkey[0], dkey[1])("q_shadows_all", number(dkey[0]), Pd, Sd)
             continue
         for Pa, Sa, apats, _ in shadow_allow:
             if all(any(match.arn_covers(d, a) for d in dpats) for a in apats):
                 add("shadows", R, Pd, Sd, Pa, Sa)
+    batch.shares(reads)  # last: the shared facts it reads are all stated
 
 
 def _statement_facts(add, X, prefix: str, P, pol: Policy, st: Statement, req: Request, who, context, request_is_pattern: bool):
