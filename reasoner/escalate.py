@@ -128,13 +128,21 @@ class _Program:
         return got if got is not None else run()
 
 
-_NEED_ATOM = re.compile(r'need(?:_as_trusted)?\("((?:[^"\\]|\\.)*)","((?:[^"\\]|\\.)*)","((?:[^"\\]|\\.)*)"\)\Z')
+_STRING_TEXT = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # a string as clingo writes it: its text between the quotes
+_NEED_ATOM = re.compile(r'need(?:_as_trusted)?\(' + _STRING_TEXT + "," + _STRING_TEXT + "," + _STRING_TEXT + r'\)\Z')
 _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 
 
 def _need_arguments(text: str) -> Optional[tuple]:
     """The three string arguments of a need atom, read from the text clingo writes for it (a
     string's `\\`, `"` and newline escaped); None when it is not three plain strings."""
+    if "\\" not in text and text.endswith('")'):
+        # no escape: no string holds a quote, so the quotes and commas between them split it
+        head, sep, rest = text.partition('("')
+        if sep and (head == "need" or head == "need_as_trusted"):
+            parts = rest[:-2].split('","')
+            if len(parts) == 3:
+                return tuple(parts)
     m = _NEED_ATOM.match(text)
     if m is None:
         return None
@@ -222,14 +230,17 @@ def _term(name: str, *strings: str) -> _T:
     return _T(_FUNCTION, name, tuple(_T(_STRING, string=v) for v in strings))
 
 
-_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?\d+)|(-?[_a-z][A-Za-z0-9_\']*)|([(),])|(#inf|#sup)')
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?\d+|-?[_a-z][A-Za-z0-9_\']*|[(),]|#inf|#sup')
 
 
 def _read(text: str) -> _T:
     """The term clingo wrote as ``text`` (``shown_texts``: strings with `\\`, `"` and newline
     escaped, tuples with a trailing comma when they have one element)."""
+    toks = _TOKENS.findall(text)
+    if sum(map(len, toks)) != len(text):  # something between the tokens: no term clingo wrote
+        raise ValueError(f"not a term as clingo writes one: {text!r}")
+    n = len(toks)
     pos = 0
-    n = len(text)
 
     def fail():
         raise ValueError(f"not a term as clingo writes one: {text!r}")
@@ -237,48 +248,48 @@ def _read(text: str) -> _T:
     def args() -> tuple:
         nonlocal pos
         out = []
-        if pos < n and text[pos] == ")":
+        if pos < n and toks[pos] == ")":
             pos += 1
             return ()
         while True:
             out.append(term())
             if pos >= n:
                 fail()
-            c = text[pos]
+            c = toks[pos]
             pos += 1
             if c == ")":
                 return tuple(out)
             if c != ",":
                 fail()
-            if pos < n and text[pos] == ")":  # (a,)
+            if pos < n and toks[pos] == ")":  # (a,)
                 pos += 1
                 return tuple(out)
 
     def term() -> _T:
         nonlocal pos
-        m = _TOKEN.match(text, pos)
-        if m is None:
+        if pos >= n:
             fail()
-        pos = m.end()
-        st, num, name, punct, bound = m.groups()
-        if bound is not None:
-            return _T(_INF if bound == "#inf" else _SUP)
-        if st is not None:
-            v = _unescape(st)
+        tok = toks[pos]
+        pos += 1
+        c = tok[0]
+        if c == '"':
+            v = _unescape(tok[1:-1])
             if v is None:
                 fail()
             return _T(_STRING, string=v)
-        if num is not None:
-            return _T(_NUMBER, number=int(num))
-        if name is not None:
-            positive = not name.startswith("-")
-            name = name.lstrip("-")
-            if pos < n and text[pos] == "(":
+        if c == "(":
+            return _T(_FUNCTION, "", args())
+        if c == "#":
+            return _T(_INF if tok == "#inf" else _SUP)
+        if c.isdigit() or (c == "-" and tok[1:2].isdigit()):
+            return _T(_NUMBER, number=int(tok))
+        if c == "_" or c == "-" or c.isalpha():
+            positive = c != "-"
+            name = tok if positive else tok[1:]
+            if pos < n and toks[pos] == "(":
                 pos += 1
                 return _T(_FUNCTION, name, args(), positive=positive)
             return _T(_FUNCTION, name, positive=positive)
-        if punct == "(":
-            return _T(_FUNCTION, "", args())
         fail()
 
     t = term()
@@ -522,6 +533,7 @@ class _MayAllow:
         self._resource_policy: dict = {}  # (action is sts:AssumeRole*, resource) -> in force?
         self._resource_account: dict = {}
         self._patterns: dict = {}  # (id(statements), action) -> (statements, resource patterns)
+        self._hits: dict = {}  # (key, action, resource) -> _allows
 
     def could(self, principal: str, action: str, resource: str) -> bool:
         if "*" in resource or "?" in resource or action == "sts:getcalleridentity":
@@ -632,6 +644,17 @@ class _MayAllow:
             not layers.boundary or self._allows(layers.boundary_key, layers.boundary, action, resource))
 
     def _allows(self, key: tuple, pols, action: str, resource: str) -> bool:
+        """Whether the policies (``key``: the ids of their statements) have an Allow that could
+        admit the action on the resource; remembered, since principals of an account share their
+        SCP levels and many share a boundary."""
+        hit = self._hits.get((key, action, resource))
+        if hit is None:
+            if len(self._hits) > 1_000_000:
+                self._hits.clear()
+            hit = self._hits[(key, action, resource)] = self._allows_now(key, pols, action, resource)
+        return hit
+
+    def _allows_now(self, key: tuple, pols, action: str, resource: str) -> bool:
         got = self._scopes.get((key, action))
         if got is None:
             pats = [pat for pol in pols for pat in self._resources(pol, action)]

@@ -787,7 +787,7 @@ def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int)
     slices = [part[i : i + step] for i in range(0, len(part), step)]
     started: list = []
     for sl in slices:
-        got = _start(lambda sl=sl: [_export(d) for d in _evaluate_chunk(sl, exact_conditions)])
+        got = _start(lambda sl=sl: _export_all(sl, _evaluate_chunk(sl, exact_conditions)))
         if got is None:
             _stop(started)
             return None
@@ -798,7 +798,7 @@ def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int)
     out: list[Decision] = []
     infos: dict = {}
     for sl, got in zip(slices, results):
-        out += [_imported(req, g, infos) for req, g in zip(sl, got)]
+        out += [_imported(req, g, infos, sl) for req, g in zip(sl, got)]
     return out
 
 
@@ -871,8 +871,15 @@ def _stop(started: list) -> None:
             pass
 
 
-def _export(d: Decision) -> tuple:
-    """A decision as plain data (see :func:`_evaluate_forked`)."""
+def _export_all(part: Sequence[Request], decisions: list) -> list:
+    place = {id(req): i for i, req in enumerate(part)}
+    return [_export(d, place) for d in decisions]
+
+
+def _export(d: Decision, place: dict) -> tuple:
+    """A decision as plain data (see :func:`_evaluate_forked`); ``place``: the requests of the
+    slice by id -> their place in it (a pending residual condition names the request it is
+    computed for by its place)."""
     why = d.reasons_of
     places = why.places()
     info = why.info
@@ -880,18 +887,20 @@ def _export(d: Decision) -> tuple:
     deny = {(layer, places[pid], sidx): mode for (layer, pid, sidx), mode in info["deny"].items()}
     opened = {(places[pid], sidx): cs for (pid, sidx), cs in info["open"].items()}
     conditions = None if d._pending is not None else d._conditions
-    return (d.decision, d.blocked_by, conditions, allow, deny, opened)
+    pending = place[id(d._pending)] if d._pending is not None else None
+    return (d.decision, d.blocked_by, conditions, allow, deny, opened, pending)
 
 
-def _imported(req: Request, got: tuple, infos: Optional[dict] = None) -> Decision:
-    """The decision of ``req`` sent by another process (:func:`_export`).  ``infos``: the
-    statements that decided, kept once per distinct content (read-only, so decisions share them)."""
-    decision, blocked, conditions, allow, deny, opened = got
+def _imported(req: Request, got: tuple, infos: Optional[dict] = None, part: Sequence[Request] = ()) -> Decision:
+    """The decision of ``req`` sent by another process (:func:`_export`), one of the requests
+    ``part``.  ``infos``: the statements that decided, kept once per distinct content (read-only,
+    so decisions share them)."""
+    decision, blocked, conditions, allow, deny, opened, pending = got
     info = {"allow": allow, "deny": deny, "open": opened}
     if infos is not None:
         info = infos.setdefault(marshal.dumps((allow, deny, opened)), info)
     return Decision(req.id, decision, _Why(None, info, req), blocked, conditions or [], list(req.warnings),
-                    _pending=req if conditions is None else None)
+                    _pending=part[pending] if conditions is None else None)
 
 
 MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a residual condition
@@ -1160,7 +1169,9 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditio
         if info["decision"] == "ConditionallyAllowed":
             conditions = exact[u] if u in exact else _residual(batch, info, same)
             if conditions is None:
-                conditions, pending = [], req
+                # computed when read, for the first request of those with the same facts: the
+                # same residual condition, and complete() asks it once for all of them
+                conditions, pending = [], requests[first[u]]
         out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, list(req.warnings), _pending=pending))
     return out
 

@@ -203,9 +203,16 @@ def test_need_atoms_read_from_their_text():
         args = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))) for _ in range(3)]
         for name in ("need", "need_as_trusted"):
             sym = clingo.Function(name, [clingo.String(a) for a in args])
-            got = _need_arguments(str(sym))
-            assert got is None or got == tuple(a.string for a in sym.arguments)
-    assert _need_arguments(str(clingo.Function("need", [clingo.String("x"), clingo.Function("c"), clingo.String("y")]))) is None
+            assert _need_arguments(str(sym)) == tuple(args)
+    # anything but three strings is no need atom the driver reads (constants, numbers, terms)
+    others = [clingo.Function("c"), clingo.Number(4), clingo.Function("raise", [clingo.String("x")]), clingo.Function("", [clingo.String("a"), clingo.String("b")])]
+    for pos in range(3):
+        for other in others:
+            for text in ("x", 'a","b', ""):
+                args = [clingo.String(text)] * 3
+                args[pos] = other
+                assert _need_arguments(str(clingo.Function("need", args))) is None
+    assert _need_arguments('need("a","b","c",1)') is None and _need_arguments('needs("a","b","c")') is None
 
 
 def test_terms_read_back_from_their_text_are_the_symbols():
