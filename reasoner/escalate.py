@@ -28,8 +28,9 @@ from . import match
 from .analysis import Analyzer, Hop, _hop, _question, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
-from .evaluate import complete, evaluate, run_forked
-from .facts import function, number, shown_texts, string
+from . import staged
+from .evaluate import complete, evaluate
+from .facts import function, number, string
 from .paths import encoding_file
 
 MAX_STEPS = 6
@@ -93,39 +94,21 @@ def rule_files(extra: Sequence[str | Path] = ()) -> list[Path]:
 
 
 class _Program:
-    """Facts stated once, grounded with the rules (several times as answers come in)."""
+    """Facts stated once, as plain values (``staged.symbol``: they become symbols where the rules
+    are grounded), grounded with the rules in stages as answers come in (``staged``)."""
 
     def __init__(self, files: list[Path]):
         self.files = files
-        self.atoms: list = []
+        self.facts: list = []  # plain terms
+        self.sent = 0  # facts handed to the solver so far
 
     def fact(self, name: str, *args) -> None:
-        self.atoms.append(clingo.Function(name, [a if isinstance(a, clingo.Symbol) else (number(a) if isinstance(a, int) else string(a)) for a in args]))
+        self.facts.append((name, tuple(a if isinstance(a, (str, int)) else a.plain() for a in args), True))
 
-    def solve(self, extra: Iterable = (), files: Optional[list] = None, skip: frozenset | set = frozenset()) -> list[str]:
-        """The shown atoms, as clingo writes them, of the facts, ``extra`` (terms: :class:`_T`)
-        and the rules, but those in ``skip`` (read already).  Grounded and solved in a forked
-        process where one may be (``evaluate.run_forked``): the hundreds of thousands of symbols
-        of a large estate's grounding go with it instead of staying in this process for good."""
-        extra = list(extra)
-
-        def run() -> list[str]:
-            ctl = clingo.Control(["--warn=none"])
-            for f in files or self.files:
-                _load(ctl, f)
-            with ctl.backend() as b:
-                for sym in self.atoms:
-                    b.add_rule([b.add_atom(sym)])
-                for t in extra:
-                    b.add_rule([b.add_atom(t.symbol())])
-            ctl.ground([("base", [])])
-            with ctl.solve(yield_=True) as h:
-                for m in h:
-                    return [t for t in shown_texts(m) if t not in skip]
-            return []
-
-        got = run_forked(run)
-        return got if got is not None else run()
+    def new_facts(self) -> list:
+        got = self.facts[self.sent :]
+        self.sent = len(self.facts)
+        return got
 
 
 _STRING_TEXT = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # a string as clingo writes it: its text between the quotes
@@ -212,6 +195,16 @@ class _T:
         if self.type is _NUMBER:
             return f"Number({self.number!r})"
         return f"Function({self.name!r}, [{', '.join(repr(a) for a in self.arguments)}], {self.positive!r})"
+
+    def plain(self):
+        """The term as plain data (``staged.symbol``)."""
+        if self.type is _STRING:
+            return self.string
+        if self.type is _NUMBER:
+            return self.number
+        if self.type in _BOUNDS:
+            return (_BOUNDS[self.type][0],)
+        return (self.name, tuple(a.plain() for a in self.arguments), self.positive)
 
     def symbol(self) -> clingo.Symbol:
         if self.type is _STRING:
@@ -348,7 +341,7 @@ def escalations(
         for w in acct.workloads:
             if w.role_arn:
                 # the kind is a constant (`lambda`, `ec2`, ...), as the rules name it
-                prog.fact("workload", w.arn, clingo.Function(_workload_kind(w.arn)), w.role_arn)
+                prog.fact("workload", w.arn, _T(_FUNCTION, _workload_kind(w.arn)), w.role_arn)
                 _resource_account(prog, analyzer, w.arn)
         for c in acct.credentials.values():
             if c.login_profile:
@@ -399,68 +392,90 @@ def escalations(
     #    more (requests, edges, or edges on the ways to arbitrary permissions)
     tick("candidate methods")
     decided: dict = {}
-    asked: set = set()  # need atoms read (their text)
-    extra: list = []
-    while True:
-        out = prog.solve(extra, skip=asked)
-        reqs = []
-        into, out_of = set(), set()
-        shown: dict = {}  # name -> texts of the atoms, the need atoms read before aside
-        for text in out:
-            # the name and, for the many need atoms, the arguments are read from the text;
-            # the other atoms are read back as terms when used (_read)
-            name = text.partition("(")[0]
-            shown.setdefault(name, []).append(text)
-            if name == "need" or name == "need_as_trusted":
-                asked.add(text)
-                x, a, res = _need_arguments(text) or tuple(_str(v) for v in _read(text).arguments)
-                key = (x, a, res) if name == "need" else ("as_trusted", x, a, res)
-                if name == "need":
-                    if not allows.could(x, a, res):
-                        continue  # cannot be allowed: as good as denied, and not worth a request
-                    known = edges.known(x, a, res)
-                    if known is not None:
-                        # the edge's request, asked already: the same facts, the same decision
-                        if known:
-                            d, req = known
-                            decided[key] = (d, replace(req, id=key, action=a))
-                            extra.append(_term("can" if d.decision == "Allowed" else "can_if", x, a, res))
-                        continue
-                    wildcard_only = res == "*" and _wildcard_only(a)
-                    reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=key))
-                else:
-                    # `as_trusted`: the request once the role's trust policy names the actor
-                    # (after the actor rewrote it); everything else in force stays as it is
-                    req = analyzer.request(x, a, res, None, None, True, rid=key)
-                    req.resource_policy = _trust_naming(x, a, res)
-                    reqs.append(req)
-            elif name == "need_edges_into":
-                into.add(_str(_read(text).arguments[0]))
-            elif name == "need_edges_from":
-                out_of.add(_str(_read(text).arguments[0]))
-        grew = edges.into(sorted(into)) + edges.out(sorted(out_of))
-        if reqs:
-            tick(f"evaluating {len(reqs)} permission(s)")
-            for req, d in zip(reqs, evaluate(reqs, exact_conditions=False)):
-                decided[req.id] = (d, req)
-                suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
-                x, a, res = req.id[-3:]
-                if d.decision == "Allowed":
-                    extra.append(_term("can" + suffix, x, a, res))
-                elif d.decision == "ConditionallyAllowed":
-                    extra.append(_term("can_if" + suffix, x, a, res))
-        if reqs or grew:
-            tick("escalation rules")
-            continue
+    answers: list = []  # can/can_if terms of the requests evaluated, not yet handed over
+    split = staged.stages(prog.files)
+    solver = staged.Worker(staged.Solver(prog.files, split))
+    try:
+        stage = "edges" if split is not None and split.edges is not None else "before"
+        kept: dict = {}  # name -> texts of the atoms shown, per stage that derives them
+        while True:
+            out = solver.run(stage, prog.new_facts(), [t.plain() for t in answers])
+            answers = []
+            reqs = []
+            into, out_of = set(), set()
+            shown: dict = {}  # name -> texts of the atoms, the need atoms read before aside
+            for text in out:
+                # the name and, for the many need atoms, the arguments are read from the text;
+                # the other atoms are read back as terms when used (_read)
+                name = text.partition("(")[0]
+                shown.setdefault(name, []).append(text)
+                if name == "need" or name == "need_as_trusted":
+                    x, a, res = _need_arguments(text) or tuple(_str(v) for v in _read(text).arguments)
+                    key = (x, a, res) if name == "need" else ("as_trusted", x, a, res)
+                    if name == "need":
+                        if not allows.could(x, a, res):
+                            continue  # cannot be allowed: as good as denied, and not worth a request
+                        known = edges.known(x, a, res)
+                        if known is not None:
+                            # the edge's request, asked already: the same facts, the same decision
+                            if known:
+                                d, req = known
+                                decided[key] = (d, replace(req, id=key, action=a))
+                                answers.append(_term("can" if d.decision == "Allowed" else "can_if", x, a, res))
+                            continue
+                        wildcard_only = res == "*" and _wildcard_only(a)
+                        reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=key))
+                    else:
+                        # `as_trusted`: the request once the role's trust policy names the actor
+                        # (after the actor rewrote it); everything else in force stays as it is
+                        req = analyzer.request(x, a, res, None, None, True, rid=key)
+                        req.resource_policy = _trust_naming(x, a, res)
+                        reqs.append(req)
+                elif name == "need_edges_into":
+                    into.add(_str(_read(text).arguments[0]))
+                elif name == "need_edges_from":
+                    out_of.add(_str(_read(text).arguments[0]))
+            if stage != "edges":
+                kept[stage] = shown
+            grew = edges.into(sorted(into)) + edges.out(sorted(out_of))
+            if reqs:
+                tick(f"evaluating {len(reqs)} permission(s)")
+                for req, d in zip(reqs, evaluate(reqs, exact_conditions=False)):
+                    decided[req.id] = (d, req)
+                    suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
+                    x, a, res = req.id[-3:]
+                    if d.decision == "Allowed":
+                        answers.append(_term("can" + suffix, x, a, res))
+                    elif d.decision == "ConditionallyAllowed":
+                        answers.append(_term("can_if" + suffix, x, a, res))
+            # the next stage: the edges asked for until none is added; the options again when
+            # edges were added (they read them); the rules that read the answers after the
+            # options, and again while they ask for more
+            if stage == "edges":
+                stage = "edges" if grew else "before"
+                continue
+            if grew:
+                stage = "before"
+                tick("escalation rules")
+                continue
+            if stage == "before" or reqs:
+                stage = "after"
+                tick("escalation rules")
+                continue
+            break
+        shown = {}
+        for part in ("before", "after"):  # what `after` derives is its own; the rest, `before`'s
+            shown.update(kept.get(part, {}))
         shown = {name: [_read(t) for t in texts] for name, texts in shown.items() if name in _READ}
         if on_demand and edges.ways(shown.get("escalation", []), admins, max_steps):
             # the escalations stay (their options read edges into administrators and those asked
             # for by need_edges_*, known already): the ways are decided again, alone
             tick("ways to arbitrary permissions")
-            again = prog.solve(shown.get("escalation", []), files=[encoding_file("escalate/ways.lp")])
+            again = solver.run("ways", prog.new_facts(), [])
             for name in ("raised", "admin_dist", "next_step"):
                 shown[name] = [_read(t) for t in again if t.partition("(")[0] == name]
-        break
+    finally:
+        solver.close()
     titles = _titles(prog.files)
     requires = _requires(prog.files)
     usable_raise = {tuple(_str(v) for v in s.arguments[:4]) for s in shown.get("raised", [])}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from clingo import Function, Number, String, Symbol
+from clingo import Function, Number, String, Symbol, SymbolType
 
 from .memo import once_per_key
 from .model import Policy
@@ -106,6 +106,8 @@ def facts_text(symbols: Iterable[Symbol]) -> str:
 
 def add_facts(backend, symbols: Iterable[Symbol]) -> int:
     """Add facts through a clingo backend; returns how many."""
+    if _LIB is not None and hasattr(backend, "_rep"):
+        return add_handles(backend, [s._rep for s in symbols])
     n = 0
     add_atom, add_rule = backend.add_atom, backend.add_rule
     for sym in symbols:
@@ -172,13 +174,19 @@ def shown_texts(model) -> list[str]:
     syms = ffi.new("clingo_symbol_t[]", n)
     if not lib.clingo_model_symbols(model._rep, show, syms, n):
         raise RuntimeError(_clingo_error())
+    return _texts(syms[i] for i in range(n))
+
+
+def _texts(syms) -> list[str]:
+    """Each of clingo's symbols (handles) as clingo writes it."""
+    lib, ffi = _LIB, _FFI
+    size = ffi.new("size_t*")
     to_size, to_string = lib.clingo_symbol_to_string_size, lib.clingo_symbol_to_string
     cap = 256
     buf = ffi.new("char[]", cap)
     out = []
     string_of = ffi.string
-    for i in range(n):
-        s = syms[i]
+    for s in syms:
         if not to_size(s, size):
             raise RuntimeError(_clingo_error())
         k = size[0]
@@ -189,6 +197,74 @@ def shown_texts(model) -> list[str]:
             raise RuntimeError(_clingo_error())
         out.append(string_of(buf).decode())
     return out
+
+
+def shown_split(model, keep: frozenset, texts_too: frozenset = frozenset()) -> tuple[list[str], list]:
+    """The shown atoms of a model: as clingo writes them (``str(symbol)``), except those whose
+    signature ``(name, arity)`` is in ``keep``, given instead as handles to state them again in
+    another control of this process (:func:`add_handles`), and written too only when their
+    signature is in ``texts_too``."""
+    if _LIB is None or not hasattr(model, "_rep"):
+        texts, kept = [], []
+        for sym in model.symbols(shown=True):
+            sig = (sym.name, len(sym.arguments)) if sym.type == SymbolType.Function else None
+            if sig in keep:
+                kept.append(sym)
+                if sig not in texts_too:
+                    continue
+            texts.append(str(sym))
+        return texts, kept
+    lib, ffi = _LIB, _FFI
+    show = lib.clingo_show_type_shown
+    size = ffi.new("size_t*")
+    if not lib.clingo_model_symbols_size(model._rep, show, size):
+        raise RuntimeError(_clingo_error())
+    n = size[0]
+    syms = ffi.new("clingo_symbol_t[]", n)
+    if not lib.clingo_model_symbols(model._rep, show, syms, n):
+        raise RuntimeError(_clingo_error())
+    kinds = {}  # (name pointer, arity) -> kept?
+    if keep:
+        function = lib.clingo_symbol_type_function
+        kind_of, name_of, arguments_of = lib.clingo_symbol_type, lib.clingo_symbol_name, lib.clingo_symbol_arguments
+        name = ffi.new("char const**")
+        args = ffi.new("clingo_symbol_t const**")
+        string_of = ffi.string
+    kept, rest = [], []
+    for i in range(n):
+        s = syms[i]
+        if keep and kind_of(s) == function:
+            if not name_of(s, name) or not arguments_of(s, args, size):
+                raise RuntimeError(_clingo_error())
+            key = (int(ffi.cast("uintptr_t", name[0])), size[0])  # names are interned: one pointer each
+            k = kinds.get(key)
+            if k is None:
+                sig = (string_of(name[0]).decode(), size[0])
+                k = kinds[key] = (sig in keep, sig in texts_too)
+            if k[0]:
+                kept.append(int(s))
+                if not k[1]:
+                    continue
+        rest.append(s)
+    return _texts(rest), kept
+
+
+def add_handles(backend, handles: list) -> int:
+    """State as facts the atoms given as handles by :func:`shown_split` (of this process)."""
+    if not handles:
+        return 0
+    if _LIB is None or not hasattr(backend, "_rep") or not isinstance(handles[0], int):
+        return add_facts(backend, handles)
+    lib, ffi = _LIB, _FFI
+    add_atom, rule, rep = lib.clingo_backend_add_atom, lib.clingo_backend_rule, backend._rep
+    atom = ffi.new("clingo_atom_t*")
+    sym = ffi.new("clingo_symbol_t*")
+    null = ffi.NULL
+    for h in handles:
+        sym[0] = h
+        if not add_atom(rep, sym, atom) or not rule(rep, False, atom, 1, null, 0):
+            raise RuntimeError(_clingo_error())
+    return len(handles)
 
 
 def _from_c(create):

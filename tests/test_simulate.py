@@ -435,3 +435,56 @@ def test_a_half_that_fails_in_the_child_is_decided_here(monkeypatch):
     except ChildProcessError:
         leftover = False
     assert not leftover
+
+
+def test_requests_whose_facts_agree_are_decided_once_each_as_alone(monkeypatch):
+    """Requests that differ only in the resource share the facts their statements give when those
+    say the same (a group per policy and content): such requests are grounded once.  Each still
+    decides as it would alone: decision, blocked layers, reasons, and residual conditions (exact,
+    and computed later for the first of each group)."""
+    import random
+
+    import reasoner.evaluate as ev
+    from reasoner.evaluate import complete, evaluate
+    from reasoner.request import request_from_json
+
+    identity = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Data", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/*"},
+        {"Sid": "NoSecret", "Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::data/secret/*"},
+        {"Sid": "LogsMfa", "Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::logs/*",
+         "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
+        {"Sid": "LogsOffice", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::logs/app/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}},
+        {"Sid": "Mine", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::home/${aws:username}/*"},
+    ]}
+    bucket = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::data/shared/*"}]}
+    rng = random.Random(17)
+    prefixes = ["data/", "data/secret/", "data/shared/", "logs/", "logs/app/", "home/alice/", "home/bob/", "other/"]
+    principals = [USER, "arn:aws:iam::111111111111:user/bob", "arn:aws:iam::222222222222:user/carol"]
+    reqs = []
+    for i in range(300):
+        p = rng.choice(principals)
+        key = rng.choice(prefixes) + f"k{rng.randrange(40)}"
+        reqs.append({"id": i, "principal": p, "action": rng.choice(["s3:GetObject", "s3:PutObject"]),
+                     "resource": "arn:aws:s3:::" + key, "resourceAccount": "111111111111",
+                     "unknownContext": rng.random() < 0.7, "identityPolicies": [identity],
+                     **({"resourcePolicy": bucket} if rng.random() < 0.5 else {})})
+    parsed = [request_from_json(r) for r in reqs]
+    sizes = []
+    solve = ev._solve
+    monkeypatch.setattr(ev, "_solve", lambda batch: sizes.append((len(batch.alias), len(batch.unique))) or solve(batch))
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    together = evaluate(parsed)
+    (n, unique), *_ = sizes
+    assert n == 300 and unique < 60, sizes  # 300 requests, few distinct sets of facts
+    assert {d.decision for d in together} == {"Allowed", "ConditionallyAllowed", "ImplicitlyDenied", "ExplicitlyDenied"}
+    for r, t in zip(reqs, together):
+        alone = simulate(r)
+        assert (t.decision, t.blocked_by, t.conditions, t.reasons) == (alone.decision, alone.blocked_by, alone.conditions, alone.reasons), r
+    deferred = evaluate(parsed, exact_conditions=False)
+    waiting = [d for d in deferred if d._pending is not None]
+    assert waiting and len({id(d._pending) for d in waiting}) < len(waiting)  # one request computed for several
+    complete(deferred)
+    assert [(d.decision, d.conditions) for d in deferred] == [(d.decision, d.conditions) for d in together]
