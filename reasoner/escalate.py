@@ -674,9 +674,8 @@ class _MayAllow:
         if got is None:
             pats = [pat for pol in pols for pat in self._resources(pol, action)]
             # (kept with the policies, whose statements the ids stand for)
-            got = self._scopes[(key, action)] = ("*" in pats, tuple(dict.fromkeys(pats)), pols)
-        star, pats, _ = got
-        return star or any(match.arn_matches(pat, resource) for pat in pats)
+            got = self._scopes[(key, action)] = (match.arn_matcher(dict.fromkeys(pats)), pols)
+        return got[0](resource)
 
     def _resources(self, pol, action: str) -> tuple:
         """The Resource patterns of the policy's Allow statements that admit the action ("*" for

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Optional
+from typing import Callable, Optional
 
 from .grammar import Variable, parse_template
 from .memo import once_per_key
@@ -154,6 +154,42 @@ def arn_matches(pattern: str, arn: str, request_is_pattern: bool = False) -> boo
         if not test(pf, af):
             return False
     return test(p[5], a[5])
+
+
+def arn_matcher(patterns) -> "Callable[[str], bool]":
+    """A test equal to ``any(arn_matches(p, arn) for p in patterns)``: the ARN-shaped patterns
+    compiled into one regular expression, each field as :func:`arn_matches` matches it (a
+    wildcard of partition, service, region or account stays inside its field)."""
+    patterns = tuple(patterns)
+    if "*" in patterns:
+        return lambda arn: True
+    shaped = [parts for parts in map(split_arn, patterns) if parts is not None]
+    other = [p for p in patterns if split_arn(p) is None]
+    rx = None
+    if shaped:
+        alts = ("arn:" + ":".join(_field_re(f, i < 4) for i, f in enumerate(parts[1:])) for parts in shaped)
+        rx = re.compile("(?:" + "|".join(alts) + r")\Z", re.S)
+
+    def test(arn: str) -> bool:
+        if split_arn(arn) is None:
+            return any(arn_matches(p, arn) for p in patterns)
+        if rx is not None and rx.match(arn) is not None:
+            return True
+        return any(glob(p, arn) for p in other)  # a pattern that is no ARN is matched whole
+
+    return test
+
+
+def _field_re(field: str, bounded: bool) -> str:
+    out = []
+    for ch in field:
+        if ch == "*":
+            out.append("[^:]*" if bounded else ".*")
+        elif ch == "?":
+            out.append("[^:]" if bounded else ".")
+        else:
+            out.append(re.escape(plain(ch)))
+    return "".join(out)
 
 
 def arn_covers(pattern: str, request_pattern: str) -> bool:
