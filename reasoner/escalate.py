@@ -399,7 +399,12 @@ def escalations(
         stage = "edges" if split is not None and split.edges is not None else "before"
         kept: dict = {}  # name -> texts of the atoms shown, per stage that derives them
         while True:
-            out = solver.run(stage, prog.new_facts(), [t.plain() for t in answers])
+            solver.send(stage, prog.new_facts(), [t.plain() for t in answers])
+            if stage == "after":
+                # while the rules run: the exact residual conditions of the permissions decided
+                # so far (those the findings use are among them), in forked processes
+                complete(d for d, _ in decided.values())
+            out = solver.receive()
             answers = []
             reqs = []
             into, out_of = set(), set()

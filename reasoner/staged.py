@@ -322,13 +322,30 @@ class Worker:
         self.up = os.fdopen(up_r, "rb")
 
     def run(self, stage: str, facts: list, answers: list) -> list[str]:
-        call = (stage, facts, answers)
+        self.send(stage, facts, answers)
+        return self.receive()
+
+    def send(self, stage: str, facts: list, answers: list) -> None:
+        """Start a stage (:meth:`Solver.run`); its atoms are read with :meth:`receive`, and this
+        process may work meanwhile."""
+        self.pending = (stage, facts, answers)
+        self.sent_ok = False
         if not self.local:
             try:
-                _write_message(self.down, call)
-                reply = _read_message(self.up)
-            except (OSError, ValueError, EOFError):
-                reply = None
+                _write_message(self.down, self.pending)
+                self.sent_ok = True
+            except (OSError, ValueError):
+                pass
+
+    def receive(self) -> list[str]:
+        call, self.pending = self.pending, None
+        if not self.local:
+            reply = None
+            if self.sent_ok:
+                try:
+                    reply = _read_message(self.up)
+                except (OSError, ValueError, EOFError):
+                    reply = None
             if reply is not None and reply[0] == "ok":
                 self.calls.append(call)
                 return reply[1]
