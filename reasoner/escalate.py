@@ -372,9 +372,15 @@ def escalations(
     allows = _MayAllow(analyzer)
     edges = _Edges(analyzer, prog, allows)
     on_demand = not rules and principal is None
+    admin_roles = sorted(x for x in admins if isinstance(analyzer.principals.get(x), Role))
+    split = staged.stages(prog.files)
+    # the edges into administrators are evaluated while the rules' first stage runs, when that
+    # stage reads no edge (staged.Stages: `base`, or the edges asked for)
+    overlap = on_demand and split is not None and split.first in ("base", "edges")
     if on_demand:
         edges.services(roles)
-        edges.into(sorted(x for x in admins if isinstance(analyzer.principals.get(x), Role)))
+        if not overlap:
+            edges.into(admin_roles)
     else:
         edges.into(roles)
 
@@ -393,13 +399,17 @@ def escalations(
     tick("candidate methods")
     decided: dict = {}
     answers: list = []  # can/can_if terms of the requests evaluated, not yet handed over
-    split = staged.stages(prog.files)
     solver = staged.Worker(staged.Solver(prog.files, split))
     try:
-        stage = "edges" if split is not None and split.edges is not None else "before"
-        kept: dict = {}  # name -> texts of the atoms shown, per stage that derives them
+        stage = split.first if split is not None else "before"
+        grown = split.grown if split is not None else "before"  # the stage that reads new edges
+        kept: dict = {}  # stage -> name -> texts of the atoms shown
         while True:
             solver.send(stage, prog.new_facts(), [t.plain() for t in answers])
+            if overlap:
+                overlap = False
+                tick("role trust: edges into administrators")
+                edges.into(admin_roles)
             if stage == "after":
                 # while the rules run: the exact residual conditions of the permissions decided
                 # so far (those the findings use are among them), in forked processes
@@ -459,18 +469,23 @@ def escalations(
             if stage == "edges":
                 stage = "edges" if grew else "before"
                 continue
+            if stage == "base":
+                stage = "edged"  # the edges known by now (into administrators, those asked for)
+                continue
             if grew:
-                stage = "before"
+                stage = grown
                 tick("escalation rules")
                 continue
-            if stage == "before" or reqs:
+            if stage != "after" or reqs:
                 stage = "after"
                 tick("escalation rules")
                 continue
             break
         shown = {}
-        for part in ("before", "after"):  # what `after` derives is its own; the rest, `before`'s
-            shown.update(kept.get(part, {}))
+        for part in ("base", "edged", "before"):  # the atoms the stages before `after` derive
+            for name, texts in kept.get(part, {}).items():
+                shown[name] = shown.get(name, []) + texts
+        shown.update(kept.get("after", {}))  # what `after` derives is its own
         shown = {name: [_read(t) for t in texts] for name, texts in shown.items() if name in _READ}
         if on_demand and edges.ways(shown.get("escalation", []), admins, max_steps):
             # the escalations stay (their options read edges into administrators and those asked

@@ -199,17 +199,17 @@ def _texts(syms) -> list[str]:
     return out
 
 
-def shown_split(model, keep: frozenset, texts_too: frozenset = frozenset()) -> tuple[list[str], list]:
+def shown_split(model, keep: frozenset, texts_too: frozenset = frozenset()) -> tuple[list[str], dict]:
     """The shown atoms of a model: as clingo writes them (``str(symbol)``), except those whose
-    signature ``(name, arity)`` is in ``keep``, given instead as handles to state them again in
-    another control of this process (:func:`add_handles`), and written too only when their
-    signature is in ``texts_too``."""
+    signature ``(name, arity)`` is in ``keep``, given instead, by signature, as handles to state
+    them again in another control of this process (:func:`add_handles`), and written too only
+    when their signature is in ``texts_too``."""
     if _LIB is None or not hasattr(model, "_rep"):
-        texts, kept = [], []
+        texts, kept = [], {}
         for sym in model.symbols(shown=True):
             sig = (sym.name, len(sym.arguments)) if sym.type == SymbolType.Function else None
             if sig in keep:
-                kept.append(sym)
+                kept.setdefault(sig, []).append(sym)
                 if sig not in texts_too:
                     continue
             texts.append(str(sym))
@@ -230,7 +230,8 @@ def shown_split(model, keep: frozenset, texts_too: frozenset = frozenset()) -> t
         name = ffi.new("char const**")
         args = ffi.new("clingo_symbol_t const**")
         string_of = ffi.string
-    kept, rest = [], []
+    kept: dict = {}
+    rest = []
     for i in range(n):
         s = syms[i]
         if keep and kind_of(s) == function:
@@ -240,9 +241,9 @@ def shown_split(model, keep: frozenset, texts_too: frozenset = frozenset()) -> t
             k = kinds.get(key)
             if k is None:
                 sig = (string_of(name[0]).decode(), size[0])
-                k = kinds[key] = (sig in keep, sig in texts_too)
-            if k[0]:
-                kept.append(int(s))
+                k = kinds[key] = (kept.setdefault(sig, []) if sig in keep else None, sig in texts_too)
+            if k[0] is not None:
+                k[0].append(int(s))
                 if not k[1]:
                     continue
         rest.append(s)

@@ -64,15 +64,21 @@ def symbol(p) -> clingo.Symbol:
 # -- the split -----------------------------------------------------------------------------------
 
 class Stages:
-    """The rules in stages (see the module's docstring); statements are clingo AST nodes."""
+    """The rules in stages (see the module's docstring): for each stage its statements (clingo
+    AST nodes), the signatures of earlier stages' atoms it reads (``inputs``) and of its own
+    atoms that later stages read (``keeps``), in the order the stages first run."""
 
-    def __init__(self, before: list, after: list, edges: Optional[list], interface: frozenset, shows: frozenset, common: list):
-        self.before = before
-        self.after = after
-        self.edges = edges  # None: no stage of its own
-        self.interface = interface  # signatures of `before` that `after` reads
+    def __init__(self, programs: dict, inputs: dict, keeps: dict, shows: frozenset, common: list, grown: str):
+        self.programs = programs  # stage -> statements
+        self.inputs = inputs  # stage -> signatures read from earlier stages
+        self.keeps = keeps  # stage -> signatures of its atoms later stages read
         self.shows = shows  # signatures shown by the files
         self.common = common  # constant definitions: in every stage
+        self.grown = grown  # the stage to run again when edges were added
+
+    @property
+    def first(self) -> str:
+        return next(iter(self.programs))
 
 
 def parse(files: list[Path]) -> list:
@@ -132,19 +138,20 @@ def stages(files: list[Path]) -> Optional[Stages]:
     if not shows:
         return None  # everything is shown: no stage could keep its interface to itself
     # the predicates that depend on the answers, through any rule (positive or not)
-    later = set(ANSWERS)
-    grew = True
-    while grew:
-        grew = False
-        for _, sig, body in rules:
-            if sig is not None and sig not in later and body & later:
-                later.add(sig)
-                grew = True
-    before = [(st, sig, body) for st, sig, body in rules if not (sig in later or (sig is None and body & later))]
-    after = [(st, sig, body) for st, sig, body in rules if sig in later or (sig is None and body & later)]
-    heads_before = {sig for _, sig, _ in before if sig is not None}
-    interface = frozenset(s for _, _, body in after for s in body if s not in later and s in heads_before)
-    # the part of `before` the edges asked for depend on
+    later = _closure(rules, ANSWERS)
+    reads_answers = [r[1] in later or (r[1] is None and bool(r[2] & later)) for r in rules]
+    before = [r for r, late in zip(rules, reads_answers) if not late]
+    after = [r for r, late in zip(rules, reads_answers) if late]
+    after_reads = {x for _, _, body in after for x in body if x not in later}
+    shows = frozenset(shows)
+    split = _edged(before, after, after_reads, later, shows, common)
+    if split is not None:
+        return split
+    heads = {sig for _, sig, _ in before if sig is not None}
+    interface = frozenset(after_reads & heads)
+    programs = {}
+    # the part of `before` the edges asked for depend on: a stage of its own, unless they are
+    # asked through the options themselves
     wanted = set(EDGES_ASKED)
     grew = True
     while grew:
@@ -153,10 +160,81 @@ def stages(files: list[Path]) -> Optional[Stages]:
             if sig in wanted and not body <= wanted:
                 wanted |= body
                 grew = True
-    edges = [st for st, sig, _ in before if sig in wanted]
-    if not any(sig in EDGES_ASKED for _, sig, _ in before) or ("option", 4) in wanted:
-        edges = None  # nothing asked, or asked through the options themselves: no stage of its own
-    return Stages([st for st, _, _ in before], [st for st, _, _ in after], edges, interface, frozenset(shows), common)
+    if any(sig in EDGES_ASKED for _, sig, _ in before) and ("option", 4) not in wanted:
+        programs["edges"] = [st for st, sig, _ in before if sig in wanted]
+    programs["before"] = [st for st, _, _ in before]
+    programs["after"] = [st for st, _, _ in after]
+    return Stages(programs, {"after": interface}, {"before": interface}, shows, common, "before")
+
+
+EDGES = frozenset({("assumes", 2)})  # the facts added as edges are evaluated
+
+
+def _edged(before: list, after: list, after_reads: set, later: set, shows: frozenset, common: list) -> Optional[Stages]:
+    """The split in which the rules that read assume-role edges run in a stage of their own
+    (``edged``), over the atoms of the rest (``base``), so that ``base`` runs once, while the
+    edges are still being evaluated, and only ``edged`` runs again when edges are added.
+
+    ``edged`` holds the rules that read ``assumes/2`` and, copied from ``base``, those that read
+    what they derive (Δ), given only the Δ atoms ``edged`` derives; ``after`` reads the atoms of
+    both.  That is the same as one program when each rule reads Δ and ``assumes/2`` once at most,
+    positively and directly in its body (the rules are linear in them: their consequences of a
+    union are the union of their consequences), and a rule that reads ``assumes/2`` reads no Δ;
+    otherwise None."""
+    reading_edges = [r for r in before if r[2] & EDGES]
+    if not reading_edges:
+        return None
+    delta = _closure(before, EDGES) - EDGES
+    if None in delta:
+        return None
+    touched = delta | EDGES
+    for st, sig, body in before:
+        if not body & touched:
+            continue
+        if sig is None or _occurrences(st, touched) != 1:
+            return None
+        if body & EDGES and body & delta:
+            return None
+    base = [r for r in before if not r[2] & EDGES]
+    edged = [r for r in before if r[2] & touched]
+    base_heads = {sig for _, sig, _ in base if sig is not None}
+    edged_heads = {sig for _, sig, _ in edged if sig is not None}
+    edged_reads = {x for _, _, body in edged for x in body if x not in touched and x in base_heads}
+    keeps = {"base": frozenset((edged_reads | after_reads) & base_heads), "edged": frozenset(after_reads & edged_heads)}
+    inputs = {"edged": frozenset(edged_reads), "after": frozenset(after_reads & (base_heads | edged_heads))}
+    programs = {"base": [st for st, _, _ in base], "edged": [st for st, _, _ in edged], "after": [st for st, _, _ in after]}
+    return Stages(programs, inputs, keeps, shows, common, "edged")
+
+
+def _closure(rules: list, seeds) -> set:
+    """The signatures that depend on ``seeds`` through the rules, with the seeds."""
+    out = set(seeds)
+    grew = True
+    while grew:
+        grew = False
+        for _, sig, body in rules:
+            if sig is not None and sig not in out and body & out:
+                out.add(sig)
+                grew = True
+    return out
+
+
+def _occurrences(rule, sigs) -> int:
+    """How many times the rule's body reads one of ``sigs``; a read that is not a positive
+    literal directly in the body (negated, in a condition or an aggregate) counts as two."""
+    n = 0
+    for lit in rule.body:
+        if lit.ast_type == A.ASTType.Literal and lit.atom.ast_type == A.ASTType.SymbolicAtom:
+            found: set = set()
+            _atoms(lit.atom, found)
+            if found & sigs:
+                n += 1 if lit.sign == A.Sign.NoSign else 2
+            continue
+        found = set()
+        _atoms(lit, found)
+        if found & sigs:
+            n += 2
+    return n
 
 
 def _atoms(node, out: set) -> bool:
@@ -205,7 +283,7 @@ class Solver:
         self.split = split
         self.facts: list = []  # symbols of the facts so far
         self.answers: list = []  # ... of the answers so far
-        self.interface: list = []  # handles of the atoms of `before` that `after` reads
+        self.kept: dict = {}  # stage -> signature -> handles of its atoms that later stages read
         self.escalation: list = []  # handles of the escalation/4 atoms of the last `after`
         self.sent: set = set()
 
@@ -213,19 +291,25 @@ class Solver:
         self.facts += [symbol(f) for f in facts]
         self.answers += [symbol(a) for a in answers]
         split = self.split
+        escalation = frozenset({("escalation", 4)})
         if stage == "ways":
             texts, _ = self._solve(lambda ctl: ctl.load(str(encoding_file("escalate/ways.lp"))), [self.facts], self.escalation)
         elif split is None:
-            texts, self.escalation = self._solve(self._load_all, [self.facts, self.answers], (), keep=frozenset({("escalation", 4)}), also=True)
+            texts, kept = self._solve(self._load_all, [self.facts, self.answers], [], keep=escalation, texts_too=escalation)
+            self.escalation = kept.get(("escalation", 4), [])
         elif stage == "edges":
-            texts, _ = self._solve(self._builder(split.edges, EDGES_ASKED), [self.facts], ())
-        elif stage == "before":
-            shows = split.shows | split.interface
-            texts, self.interface = self._solve(self._builder(split.before, shows), [self.facts], (),
-                                                keep=split.interface, also_texts=split.shows)
-        else:  # after
-            texts, self.escalation = self._solve(self._builder(split.after, split.shows), [self.facts, self.answers], self.interface,
-                                                 keep=frozenset({("escalation", 4)}), also=True)
+            texts, _ = self._solve(self._builder(split.programs["edges"], EDGES_ASKED), [self.facts], [])
+        else:
+            wanted = split.inputs.get(stage, frozenset())
+            handles = [h for earlier, kept in self.kept.items() if earlier != stage for sig, hs in kept.items() if sig in wanted for h in hs]
+            keep = split.keeps.get(stage, frozenset())
+            if stage == "after":
+                keep = keep | escalation
+            lists = [self.facts, self.answers] if stage == "after" else [self.facts]
+            texts, kept = self._solve(self._builder(split.programs[stage], split.shows | keep), lists, handles,
+                                      keep=keep, texts_too=split.shows)
+            self.kept[stage] = kept
+            self.escalation = kept.get(("escalation", 4), [])
         out = []
         for t in texts:
             if t.startswith(ONCE):
@@ -253,8 +337,8 @@ class Solver:
 
         return build
 
-    def _solve(self, build, symbol_lists: list, handles, keep: frozenset = frozenset(), also: bool = False,
-               also_texts: frozenset = frozenset()) -> tuple[list[str], list]:
+    def _solve(self, build, symbol_lists: list, handles, keep: frozenset = frozenset(),
+               texts_too: frozenset = frozenset()) -> tuple[list[str], dict]:
         ctl = clingo.Control(["--warn=none"])
         build(ctl)
         with ctl.backend() as b:
@@ -264,8 +348,8 @@ class Solver:
         ctl.ground([("base", [])])
         with ctl.solve(yield_=True) as h:
             for m in h:
-                return shown_split(m, keep, keep if also else also_texts)
-        return [], []
+                return shown_split(m, keep, texts_too)
+        return [], {}
 
 
 # -- a process of its own --------------------------------------------------------------------------

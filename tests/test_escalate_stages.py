@@ -45,19 +45,33 @@ def _bodies(statements) -> set:
     return out
 
 
-def test_the_shipped_rules_split_by_what_reads_the_answers():
+def test_the_shipped_rules_split_by_what_reads_the_answers_and_the_edges():
     split = staged.stages(rule_files())
-    assert split is not None
-    before, after = _heads(split.before), _heads(split.after)
-    # nothing before reads an answer of the evaluation; everything that does is after
-    assert not _bodies(split.before) & staged.ANSWERS
-    assert {("escalation", 4), ("conditional", 4), ("granted", 3), ("raised", 5), ("admin_dist", 2), ("next_step", 4)} <= after
-    assert {("option", 4), ("need", 3), ("need_as_trusted", 3), ("ready", 2), ("also_requires", 6), ("need_edges_from", 1)} <= before
-    assert not before & after
-    # after reads the options and what they require from before, as symbols kept for it
-    assert {("option", 4), ("requires", 3), ("also_requires", 6)} <= split.interface
-    # the edges asked for are found without grounding the options
-    assert split.edges and ("option", 4) not in _heads(split.edges) and ("need_edges_from", 1) in _heads(split.edges)
+    assert split is not None and list(split.programs) == ["base", "edged", "after"] and split.grown == "edged"
+    base, edged, after = (split.programs[k] for k in ("base", "edged", "after"))
+    # nothing before `after` reads an answer of the evaluation; everything that does is after
+    assert not (_bodies(base) | _bodies(edged)) & staged.ANSWERS
+    assert {("escalation", 4), ("conditional", 4), ("granted", 3), ("raised", 5), ("admin_dist", 2), ("next_step", 4)} <= _heads(after)
+    assert not (_heads(base) | _heads(edged)) & _heads(after)
+    # `base` reads no edge: it runs once, while the edges into administrators are evaluated;
+    # `edged` holds the options that read edges and, copied, the rules that read what they derive
+    assert not _bodies(base) & staged.EDGES
+    assert {("option", 4), ("need", 3), ("need_as_trusted", 3), ("ready", 2), ("also_requires", 6), ("need_edges_from", 1)} <= _heads(base)
+    assert _heads(edged) == {("option", 4), ("need", 3), ("need_as_trusted", 3), ("also_requires", 6)}
+    assert {str(st) for st in edged if ("assumes", 2) in _bodies([st])} and len(edged) < 15
+    # after reads the options and what they require, from both; edged reads base's filters
+    assert {("option", 4), ("requires", 3), ("also_requires", 6)} <= split.inputs["after"]
+    assert {("ready", 2), ("reachable_from", 2), ("requires", 3)} <= split.inputs["edged"]
+    assert ("option", 4) not in split.inputs["edged"]  # only the options edged derives itself
+
+
+def test_rules_not_linear_in_what_reads_edges_keep_one_stage_before(tmp_path):
+    """A rule that joins two atoms derived from edges cannot be split into base and edged
+    parts: the options and their needs then run as one stage, after the edges asked for."""
+    f = tmp_path / "join.lp"
+    f.write_text('pair(X,Y) :- option(M,X,R,G), option(M,Y,R,G), X != Y.\n')
+    split = staged.stages(rule_files([f]))
+    assert split is not None and list(split.programs) == ["edges", "before", "after"] and split.grown == "before"
 
 
 def test_rules_the_split_cannot_place_run_as_one_program(tmp_path):
@@ -78,7 +92,7 @@ def test_staged_and_whole_program_give_the_same_report(estate, monkeypatch):
     monkeypatch.setenv("IAM_REASONER_JOBS", "1")
     monkeypatch.setattr(staged.Solver, "run", counting)
     split = _report(estate)
-    assert "edges" in stages_run and "after" in stages_run and stages_run.count("before") == 1
+    assert stages_run[:2] == ["base", "edged"] and "after" in stages_run and stages_run.count("base") == 1
     stages_run.clear()
     monkeypatch.setattr(staged, "stages", lambda files: None)
     whole = _report(estate)
@@ -101,7 +115,7 @@ def test_options_that_read_answers_are_asked_for_again(estate, tmp_path, monkeyp
     rules = tmp_path / "pass-then-create.lp"
     rules.write_text(PASS_THEN_CREATE)
     split = staged.stages(rule_files([rules]))
-    assert split is not None and ("option", 4) in _heads(split.after) and ("need", 3) in _heads(split.after)
+    assert split is not None and ("option", 4) in _heads(split.programs["after"]) and ("need", 3) in _heads(split.programs["after"])
     monkeypatch.setenv("IAM_REASONER_JOBS", "1")
     stages_run: list = []
     run = staged.Solver.run
