@@ -29,7 +29,7 @@ from .analysis import Analyzer, Hop, _hop, _question, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
 from . import staged
-from .evaluate import complete, evaluate
+from .evaluate import Completing, complete, evaluate
 from .facts import function, number, string
 from .paths import encoding_file
 
@@ -400,6 +400,8 @@ def escalations(
     decided: dict = {}
     answers: list = []  # can/can_if terms of the requests evaluated, not yet handed over
     solver = staged.Worker(staged.Solver(prog.files, split))
+    completing = None
+    admin_edges = False
     try:
         stage = split.first if split is not None else "before"
         grown = split.grown if split is not None else "before"  # the stage that reads new edges
@@ -410,11 +412,20 @@ def escalations(
                 overlap = False
                 tick("role trust: edges into administrators")
                 edges.into(admin_roles)
+                admin_edges = True
             if stage == "after":
                 # while the rules run: the exact residual conditions of the permissions decided
                 # so far (those the findings use are among them), in forked processes
+                if completing is not None:
+                    completing.finish()
+                    completing = None
                 complete(d for d, _ in decided.values())
             out = solver.receive()
+            if admin_edges:
+                # the residual conditions of the edges into administrators (each is a finding's
+                # proof), in forked processes, while this process reads what the rules need
+                admin_edges = False
+                completing = Completing(d for d, _ in edges.decisions.values())
             answers = []
             reqs = []
             into, out_of = set(), set()
@@ -496,6 +507,8 @@ def escalations(
                 shown[name] = [_read(t) for t in again if t.partition("(")[0] == name]
     finally:
         solver.close()
+        if completing is not None:
+            completing.cancel()
     titles = _titles(prog.files)
     requires = _requires(prog.files)
     usable_raise = {tuple(_str(v) for v in s.arguments[:4]) for s in shown.get("raised", [])}

@@ -923,6 +923,52 @@ def complete(decisions: Iterable[Decision]) -> None:
         d.conditions = got[id(d._pending)]._conditions
 
 
+class Completing:
+    """:func:`complete` begun in forked processes (``complete_later``): this process goes on
+    meanwhile; :meth:`finish` waits for them and sets the conditions (or computes them here when
+    no process could be forked or one failed); :meth:`cancel` stops them."""
+
+    def __init__(self, decisions: Iterable[Decision]):
+        self.pending = list({id(d): d for d in decisions if d._pending is not None}.values())
+        seen: dict = {}
+        for d in self.pending:
+            seen.setdefault(id(d._pending), d._pending)
+        self.reqs = list(seen.values())
+        self.started: list = []
+        self.slices: list = []
+        jobs = _jobs()
+        if len(self.reqs) >= PARALLEL_MIN and jobs > 1 and len(self.reqs) <= 2 * CHUNK:
+            step = -(-len(self.reqs) // jobs)
+            self.slices = [self.reqs[i : i + step] for i in range(0, len(self.reqs), step)]
+            for sl in self.slices:
+                got = _start(lambda sl=sl: _export_all(sl, _evaluate_chunk(sl, True)))
+                if got is None:
+                    self.cancel()
+                    break
+                self.started.append(got)
+
+    def finish(self) -> None:
+        results = None
+        if self.started:
+            started, self.started = self.started, []
+            with gc_paused(long_lived=True):
+                results = _collect(started)
+        if results is None:
+            complete(self.pending)
+            return
+        got = {}
+        for sl, res in zip(self.slices, results):
+            for req, g in zip(sl, res):
+                got[id(req)] = _imported(req, g, None, sl)._conditions
+        for d in self.pending:
+            if d._pending is not None:
+                d.conditions = got[id(d._pending)]
+
+    def cancel(self) -> None:
+        started, self.started = self.started, []
+        _stop(started)
+
+
 def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: dict, defer: bool = False) -> dict:
     """The exact residual condition of each ConditionallyAllowed request, over its open
     statements.  An open Deny must not hold.  When the allowing side is sure (only open Denies

@@ -488,3 +488,38 @@ def test_requests_whose_facts_agree_are_decided_once_each_as_alone(monkeypatch):
     assert waiting and len({id(d._pending) for d in waiting}) < len(waiting)  # one request computed for several
     complete(deferred)
     assert [(d.decision, d.conditions) for d in deferred] == [(d.decision, d.conditions) for d in together]
+
+
+def test_conditions_completed_in_the_background_are_the_exact_ones(monkeypatch, forks):
+    """Residual conditions begun in forked processes (Completing) while this process goes on are
+    those computed at once; cancelled, the processes are stopped and reaped."""
+    import os
+
+    import reasoner.evaluate as ev
+    from reasoner.evaluate import Completing, evaluate
+    from reasoner.request import request_from_json
+
+    reqs = [request_from_json(r) for r in _random_residual_requests(5, 160)]
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    exact = evaluate(reqs)
+    deferred = evaluate(reqs, exact_conditions=False)
+    assert sum(d._pending is not None for d in deferred) > 10
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 10)
+    forks.clear()
+    job = Completing(deferred)
+    assert len(forks) == 2 and len(job.started) == 2
+    job.finish()
+    assert all(d._pending is None for d in deferred)
+    assert [d.conditions for d in deferred] == [d.conditions for d in exact]
+    again = evaluate(reqs, exact_conditions=False)
+    job = Completing(again)
+    pids = [pid for pid, _ in job.started]
+    job.cancel()
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+            raise AssertionError(f"process {pid} not reaped")
+        except ChildProcessError:
+            pass
+    assert any(d._pending is not None for d in again)  # nothing was set
