@@ -346,10 +346,34 @@ class Solver:
                 add_facts(b, syms)
             add_handles(b, list(handles))
         ctl.ground([("base", [])])
+        got: tuple = ([], {})
         with ctl.solve(yield_=True) as h:
             for m in h:
-                return shown_split(m, keep, texts_too)
-        return [], {}
+                got = shown_split(m, keep, texts_too)
+                break
+        del ctl, h
+        _trim()  # the ground program is gone: its memory back to the system, not kept for later
+        return got
+
+
+def _trim() -> None:
+    """Give the memory freed by a grounding back to the system (glibc's ``malloc_trim``) where
+    there is such a call; a stage's program is freed when it is read, but the allocator would keep
+    its pages for the life of the process."""
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+            import ctypes.util
+
+            _TRIM = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM = None
 
 
 # -- a process of its own --------------------------------------------------------------------------
