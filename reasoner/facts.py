@@ -165,16 +165,21 @@ def shown_texts(model) -> list[str]:
     """The shown atoms of a model, each as clingo writes it (``str(symbol)``)."""
     if _LIB is None or not hasattr(model, "_rep"):
         return [str(s) for s in model.symbols(shown=True)]
+    syms = _shown_handles(model)
+    return _texts(syms[i] for i in range(len(syms)))
+
+
+def _shown_handles(model):
+    """The handles of a model's shown atoms (a C array)."""
     lib, ffi = _LIB, _FFI
     show = lib.clingo_show_type_shown
     size = ffi.new("size_t*")
     if not lib.clingo_model_symbols_size(model._rep, show, size):
         raise RuntimeError(_clingo_error())
-    n = size[0]
-    syms = ffi.new("clingo_symbol_t[]", n)
-    if not lib.clingo_model_symbols(model._rep, show, syms, n):
+    syms = ffi.new("clingo_symbol_t[]", size[0])
+    if not lib.clingo_model_symbols(model._rep, show, syms, size[0]):
         raise RuntimeError(_clingo_error())
-    return _texts(syms[i] for i in range(n))
+    return syms
 
 
 def _texts(syms) -> list[str]:
@@ -215,15 +220,10 @@ def shown_split(model, keep: frozenset, texts_too: frozenset = frozenset()) -> t
             texts.append(str(sym))
         return texts, kept
     lib, ffi = _LIB, _FFI
-    show = lib.clingo_show_type_shown
+    syms = _shown_handles(model)
+    n = len(syms)
     size = ffi.new("size_t*")
-    if not lib.clingo_model_symbols_size(model._rep, show, size):
-        raise RuntimeError(_clingo_error())
-    n = size[0]
-    syms = ffi.new("clingo_symbol_t[]", n)
-    if not lib.clingo_model_symbols(model._rep, show, syms, n):
-        raise RuntimeError(_clingo_error())
-    kinds = {}  # (name pointer, arity) -> kept?
+    kinds = {}  # (name pointer, arity) -> (the list its handles go to, or None; written too?)
     if keep:
         function = lib.clingo_symbol_type_function
         kind_of, name_of, arguments_of = lib.clingo_symbol_type, lib.clingo_symbol_name, lib.clingo_symbol_arguments

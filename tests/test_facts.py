@@ -226,3 +226,31 @@ def test_schema_documents_every_predicate_and_its_version():
 def test_no_script_in_any_encoding():
     for f in encodings_dir().rglob("*.lp"):
         assert "#script" not in f.read_text(encoding="utf-8"), f
+
+
+def test_shown_atoms_kept_as_handles_state_the_same_atoms_again():
+    """A stage's atoms kept as handles (`shown_split`) and stated in another control
+    (`add_handles`) are the same atoms, nasty strings included; the rest are written as clingo
+    writes them, and a kept signature is also written when asked."""
+    from reasoner.facts import add_handles, shown_split
+
+    doc = nasty_policy()
+    symbols = list(policy_facts(1, parse({"Version": "2012-10-17", "Statement": doc["Statement"][:-1]})))
+    ctl = clingo.Control(["--warn=none"])
+    with ctl.backend() as backend:
+        add_facts(backend, symbols)
+    ctl.add("base", [], "#show sid/3. #show stmt/3. #show action/3. #show policy/2.")
+    ctl.ground([("base", [])])
+    with ctl.solve(yield_=True) as handle:
+        model = next(iter(handle))
+        everything = [str(s) for s in model.symbols(shown=True)]
+        texts, kept = shown_split(model, frozenset({("sid", 3), ("action", 3), ("absent", 1)}), frozenset({("action", 3)}))
+        assert sorted(texts) == sorted(t for t in everything if not t.startswith("sid("))
+        assert set(kept) == {("sid", 3), ("action", 3)}  # a signature with no atom has no entry
+    again = clingo.Control(["--warn=none"])
+    with again.backend() as backend:
+        assert add_handles(backend, kept[("sid", 3)] + kept[("action", 3)]) == len(kept[("sid", 3)]) + len(kept[("action", 3)])
+    again.add("base", [], "#show sid/3. #show action/3.")
+    stated = atoms_of(again)
+    assert stated == {s for s in symbols if s.name in ("sid", "action")}
+    assert {s.arguments[2].string for s in stated if s.name == "sid"} >= set(NASTY[:3])
