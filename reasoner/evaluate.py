@@ -180,6 +180,7 @@ class _Batch:
         self.shadowing: set = set()
         self.sets: dict = {}  # SCP/RCP levels and policies -> handle of the set
         self.set_plans: dict = {}  # (question, set) -> the set's statements for that question
+        self.orgs: dict = {}  # ids of a request's SCP and RCP level lists -> see _org_layers
 
     def add(self, name: str, *args):
         if self.current is not None:
@@ -450,18 +451,43 @@ def _layers(req: Request) -> tuple[list, list]:
     (identity, resource, boundary, session, VPC endpoint), and the SCP and RCP levels, which come
     from the accounts and are the same set for many requests (stated once per batch,
     set_in_force/3 in eval/shared.lp, and named by each request, in_set/2)."""
-    layers: list[tuple[object, Policy]] = [(constant("identity"), p) for p in req.identity]
-    if req.resource_policy is not None:
-        layers.append((constant("resource"), req.resource_policy))
-    layers += [(constant("boundary"), p) for p in req.boundary]
-    layers += [(constant("session"), p) for p in req.session]
-    layers += [(constant("vpce"), p) for p in req.vpce]
     org: list[tuple[object, Policy]] = []
     for n, level in enumerate(req.scps):
         org += [(_layer_symbol("scp", n), p) for p in level]
     for n, level in enumerate(req.rcps):
         org += [(_layer_symbol("rcp", n), p) for p in level]
-    return layers, org
+    return _own_layers(req), org
+
+
+_IDENTITY, _RESOURCE, _BOUNDARY, _SESSION, _VPCE = (constant(n) for n in ("identity", "resource", "boundary", "session", "vpce"))
+
+
+def _own_layers(req: Request) -> list:
+    """The request's own layers of :func:`_layers` (not the SCP and RCP levels)."""
+    layers: list[tuple[object, Policy]] = [(_IDENTITY, p) for p in req.identity]
+    if req.resource_policy is not None:
+        layers.append((_RESOURCE, req.resource_policy))
+    layers += [(_BOUNDARY, p) for p in req.boundary]
+    layers += [(_SESSION, p) for p in req.session]
+    layers += [(_VPCE, p) for p in req.vpce]
+    return layers
+
+
+def _org_layers(batch: "_Batch", req: Request) -> tuple:
+    """The SCP and RCP levels of :func:`_layers`, their policies' handles and the key of their
+    set: worked out once per batch for the lists of levels a request holds (an analysis gives the
+    requests of one account the same lists), each request still noting the policies it reads."""
+    key = (id(req.scps), id(req.rcps))
+    got = batch.orgs.get(key)
+    if got is not None and got[0] is req.scps and got[1] is req.rcps:
+        batch.pols[-1].update(got[5])
+        return got[2:5]
+    _, org = _layers(req)
+    pids = tuple(batch.policy(pol) for _, pol in org)
+    gkey = (len(req.scps), len(req.rcps), tuple(id(L) for L, _ in org), pids)
+    # (the lists are kept with their ids, which stand for them while the batch lives)
+    batch.orgs[key] = (req.scps, req.rcps, org, pids, gkey, {pid: pol for (_, pol), pid in zip(org, pids)})
+    return org, pids, gkey
 
 
 def _request_facts(batch: _Batch, req: Request) -> None:
@@ -493,7 +519,7 @@ def _request_facts(batch: _Batch, req: Request) -> None:
     qkey = _question_key(req, action, context)
     qh, Q = batch.question(qkey)
 
-    layers, org = _layers(req)
+    layers, (org, pids, gkey) = _own_layers(req), _org_layers(batch, req)
     shadow_allow: list = []
     shadow_deny: list = []
     shared = batch.shared
@@ -535,8 +561,6 @@ def _request_facts(batch: _Batch, req: Request) -> None:
             batch.statement(pid, pol, st)
             statement(P, pid, pol, st)
     if org or req.scps or req.rcps:
-        pids = tuple(batch.policy(pol) for _, pol in org)
-        gkey = (len(req.scps), len(req.rcps), tuple(id(L) for L, _ in org), pids)
         G = batch.sets.get(gkey)
         if G is None:
             G = batch.sets[gkey] = number(len(batch.sets))
