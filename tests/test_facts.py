@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 
 import clingo
 from click.testing import CliRunner
@@ -47,6 +48,18 @@ def parse(doc: dict, kind="identity"):
     pol, diags = parse_policy_text(json.dumps(doc), kind, file="nasty.json")
     assert diags.items == []
     return pol
+
+
+@contextmanager
+def first_model(add, shows: str):
+    """The model of facts added through a backend by ``add(backend)``, with ``shows``."""
+    ctl = clingo.Control(["--warn=none"])
+    with ctl.backend() as backend:
+        add(backend)
+    ctl.add("base", [], shows)
+    ctl.ground([("base", [])])
+    with ctl.solve(yield_=True) as handle:
+        yield next(iter(handle))
 
 
 def atoms_of(ctl: clingo.Control) -> set[clingo.Symbol]:
@@ -112,13 +125,7 @@ def test_bulk_facts_equal_the_public_api_and_read_back_as_clingo_writes_them():
     got = atoms_of(ctl)
     assert got == expected
 
-    ctl = clingo.Control(["--warn=none"])
-    with ctl.backend() as backend:
-        add_fact_tuples(backend, tuples)
-    ctl.add("base", [], "#show sid/3. #show wide/41. #show zero/0.")
-    ctl.ground([("base", [])])
-    with ctl.solve(yield_=True) as handle:
-        model = next(iter(handle))
+    with first_model(lambda backend: add_fact_tuples(backend, tuples), "#show sid/3. #show wide/41. #show zero/0.") as model:
         texts = shown_texts(model)
         assert texts == [str(s) for s in model.symbols(shown=True)]
     assert len(texts) == len(NASTY) + 2 and any(t.startswith("wide(0,1,") for t in texts)
@@ -236,13 +243,7 @@ def test_shown_atoms_kept_as_handles_state_the_same_atoms_again():
 
     doc = nasty_policy()
     symbols = list(policy_facts(1, parse({"Version": "2012-10-17", "Statement": doc["Statement"][:-1]})))
-    ctl = clingo.Control(["--warn=none"])
-    with ctl.backend() as backend:
-        add_facts(backend, symbols)
-    ctl.add("base", [], "#show sid/3. #show stmt/3. #show action/3. #show policy/2.")
-    ctl.ground([("base", [])])
-    with ctl.solve(yield_=True) as handle:
-        model = next(iter(handle))
+    with first_model(lambda backend: add_facts(backend, symbols), "#show sid/3. #show stmt/3. #show action/3. #show policy/2.") as model:
         everything = [str(s) for s in model.symbols(shown=True)]
         texts, kept = shown_split(model, frozenset({("sid", 3), ("action", 3), ("absent", 1)}), frozenset({("action", 3)}))
         assert sorted(texts) == sorted(t for t in everything if not t.startswith("sid("))
