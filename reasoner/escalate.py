@@ -429,12 +429,13 @@ def escalations(
             answers = []
             reqs = []
             into, out_of = set(), set()
-            shown: dict = {}  # name -> texts of the atoms, the need atoms read before aside
+            shown: dict = {}  # name -> texts of the atoms read as terms later (_READ)
             for text in out:
                 # the name and, for the many need atoms, the arguments are read from the text;
                 # the other atoms are read back as terms when used (_read)
                 name = text.partition("(")[0]
-                shown.setdefault(name, []).append(text)
+                if name in _READ:
+                    shown.setdefault(name, []).append(text)
                 if name == "need" or name == "need_as_trusted":
                     x, a, res = _need_arguments(text) or tuple(_str(v) for v in _read(text).arguments)
                     key = (x, a, res) if name == "need" else ("as_trusted", x, a, res)
@@ -461,13 +462,15 @@ def escalations(
                     into.add(_str(_read(text).arguments[0]))
                 elif name == "need_edges_from":
                     out_of.add(_str(_read(text).arguments[0]))
+            out = None  # (the texts read: not kept while the requests are decided)
             if stage != "edges":
                 kept[stage] = shown
             grew = edges.into(sorted(into)) + edges.out(sorted(out_of))
             if reqs:
                 tick(f"evaluating {len(reqs)} permission(s)")
                 for req, d in zip(reqs, evaluate(reqs, exact_conditions=False)):
-                    decided[req.id] = (d, req)
+                    if d.decision in _GRANTED:  # a finding's proof cites granted permissions only
+                        decided[req.id] = (d, req)
                     suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
                     x, a, res = req.id[-3:]
                     if d.decision == "Allowed":
