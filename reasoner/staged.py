@@ -3,23 +3,25 @@
 The rules (``encodings/escalate/`` and a user's files) are parsed once and split by what their
 predicates depend on (:func:`stages`):
 
-- ``before``: every rule that does not depend on the answers of request evaluation (``can/3``,
-  ``can_if/3`` and their ``as_trusted`` forms): the options of the methods, the permissions they
-  need (``need/3``), the edges they read (``need_edges_into/1``, ``need_edges_from/1``);
-- ``after``: the rules that do (``escalation/4``, ``conditional/4``, ``ways.lp``), grounded over the
-  atoms of ``before`` they read (its *interface*: ``option/4``, ``also_requires/6``, ...), which
-  are handed over as clingo's own symbols, never as text;
-- ``edges``: the part of ``before`` that the edges asked for depend on, grounded first, so that
-  ``before`` runs once with those edges known.
+- ``after``: the rules that depend on the answers of request evaluation (``can/3``, ``can_if/3``
+  and their ``as_trusted`` forms): ``escalation/4``, ``conditional/4``, ``ways.lp``.  They are
+  grounded over the atoms of the stages before that they read (``option/4``,
+  ``also_requires/6``, ...), handed over as clingo's own symbols, never as text;
+- before them, when the rules are linear in what the rules reading ``assumes/2`` derive
+  (:func:`_edged`): ``base``, every other rule but those, run once (it reads no edge, so the
+  edges into administrators are evaluated meanwhile), and ``edged``, the rules that read
+  ``assumes/2`` with copies of those that read what they derive, run again as edges are added;
+- otherwise ``before``, all of them, run again as edges are added, after ``edges``, the part the
+  edges asked for (``need_edges_into/1``, ``need_edges_from/1``) depend on.
 
 The estate's facts and the answers reach the rules as symbols made from plain values
 (:func:`symbol`).  Rules the split cannot place (program parts, externals, optimisation,
-scripts, choice or disjunctive heads, pools, theory atoms) run as one program each time, as
-before: the split is a matter of cost, never of answers.
+scripts, choice or disjunctive heads, pools, theory atoms) run as one program each time: the
+split is a matter of cost, never of answers.
 
 A :class:`Solver` runs in a forked process (:class:`Worker`) where one may be forked
 (``evaluate._jobs``), so that the symbols of a large estate's groundings go with that process;
-it keeps what ``after`` needs from ``before`` between calls.
+it keeps what later stages read from earlier ones between calls.
 """
 from __future__ import annotations
 
@@ -309,7 +311,8 @@ class Solver:
             texts, kept = self._solve(self._builder(split.programs[stage], split.shows | keep), lists, handles,
                                       keep=keep, texts_too=split.shows)
             self.kept[stage] = kept
-            self.escalation = kept.get(("escalation", 4), [])
+            if stage == "after":
+                self.escalation = kept.get(("escalation", 4), [])
         out = []
         for t in texts:
             if t.startswith(ONCE):
