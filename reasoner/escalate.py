@@ -20,17 +20,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 import clingo
 
-from . import match
-from .analysis import Analyzer, Hop, _hop, _question, action_details
+from . import match, staged
+from .analysis import Analyzer, _hop, _question, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
-from . import staged
 from .evaluate import Completing, complete, evaluate
-from .facts import function, number, string
 from .paths import encoding_file
 
 MAX_STEPS = 6
@@ -156,7 +154,7 @@ def _str(sym) -> str:
 
 _FUNCTION, _STRING, _NUMBER = clingo.SymbolType.Function, clingo.SymbolType.String, clingo.SymbolType.Number
 _INF, _SUP = clingo.SymbolType.Infimum, clingo.SymbolType.Supremum
-_BOUNDS = {_INF: ("#inf", "Infimum", clingo.Infimum), _SUP: ("#sup", "Supremum", clingo.Supremum)}  # text, repr, symbol
+_BOUNDS = {_INF: ("#inf", "Infimum"), _SUP: ("#sup", "Supremum")}  # text, repr
 
 
 class _T:
@@ -164,7 +162,8 @@ class _T:
     solved (:func:`_read`), with the parts of a clingo symbol this module reads (``type``,
     ``name``, ``arguments``, ``string``, ``number``): no symbol is made in this process.  It
     prints as clingo prints the symbol (``str``, ``repr``), so it sorts the same way, and
-    becomes that symbol again where facts are stated (:meth:`symbol`)."""
+    becomes that symbol again where facts are stated: as plain data (:meth:`plain`) made into
+    symbols by ``staged.symbol`` in the process that grounds."""
 
     __slots__ = ("type", "name", "arguments", "string", "number", "positive")
 
@@ -205,17 +204,6 @@ class _T:
         if self.type in _BOUNDS:
             return (_BOUNDS[self.type][0],)
         return (self.name, tuple(a.plain() for a in self.arguments), self.positive)
-
-    def symbol(self) -> clingo.Symbol:
-        if self.type is _STRING:
-            return string(self.string)
-        if self.type is _NUMBER:
-            return number(self.number)
-        if self.type in _BOUNDS:
-            return _BOUNDS[self.type][2]
-        if not self.positive:
-            return clingo.Function(self.name, [a.symbol() for a in self.arguments], False)
-        return function(self.name, [a.symbol() for a in self.arguments])
 
 
 def _term(name: str, *strings: str) -> _T:
@@ -306,7 +294,6 @@ def escalations(
     tick = progress or (lambda label: None)
 
     # -- the estate as facts
-    principals = list(analyzer.principals)
     for arn, p in analyzer.principals.items():
         prog.fact("principal", arn)
         prog.fact("in_account", arn, p.account)

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 import clingo
-from clingo import Function, Number
+from clingo import Function
 
 from . import match
-from .diagnostics import Diagnostic
 from .facts import add_fact_tuples, constant, number, shown_texts, string
 from .memo import once_per_key
 from .model import Policy, Statement
@@ -824,19 +823,6 @@ def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int)
     for sl, got in zip(slices, results):
         out += [_imported(req, g, infos, sl) for req, g in zip(sl, got)]
     return out
-
-
-def run_forked(fn):
-    """``fn()`` run in a forked process, its result (plain data: ``marshal``) sent back, so that
-    what clingo makes on the way goes with that process; None when no process may be forked
-    (see :func:`_jobs`) or it failed: the caller then runs ``fn`` here."""
-    if _jobs() < 2:
-        return None
-    got = _start(fn)
-    if got is None:
-        return None
-    results = _collect([got])
-    return None if results is None else results[0]
 
 
 def _start(fn) -> Optional[tuple]:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Callable, Optional
 
-from .grammar import Variable, parse_template
+from .grammar import parse_template
 from .memo import once_per_key
 
 
