@@ -1081,20 +1081,9 @@ def _workload_kind(arn: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", parts[2].lower()) if len(parts) > 2 and parts[2][:1].isalpha() else "unknown"
 
 
-def _load(ctl: clingo.Control, f: Path) -> None:
-    try:
-        ctl.load(str(f))
-    except RuntimeError as e:
-        raise InputError([Diagnostic(str(f), 0, 0, f"rules file `{f}` does not load: {e}", "check the file with `clingo --mode=gringo --text`")], unreadable=True) from None
-
-
 def _facts_of(files: list[Path], name: str) -> list:
-    """Ground facts of one predicate stated in the rule files (method/3, requires/3)."""
-    ctl = clingo.Control(["--warn=none"])
-    for f in files:
-        _load(ctl, f)
-    ctl.ground([("base", [])])
-    return [a.symbol for a in ctl.symbolic_atoms.by_signature(name, 3) if a.is_fact]
+    """Facts of one predicate (of arity 3) stated in the rule files (method/3, requires/3)."""
+    return staged.read_rules(files).facts.get((name, 3), [])
 
 
 def _titles(files) -> dict:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import re
 import signal
 import struct
 from pathlib import Path
@@ -83,25 +84,74 @@ class Stages:
         return next(iter(self.programs))
 
 
-def parse(files: list[Path]) -> list:
-    """The statements of the rule files (their #include directives followed), or an InputError
-    naming what clingo reported."""
+class Rules:
+    """Rule files read and checked once (:func:`read_rules`): their statements (clingo's AST, the
+    #include directives followed) and the facts they state by themselves, by signature."""
+
+    def __init__(self, statements: list, facts: dict):
+        self.statements = statements
+        self.facts = facts  # (name, arity) -> [symbol]
+
+
+_READ_RULES: dict = {}  # (path, mtime, size) of each file -> Rules
+
+
+def read_rules(files: list[Path]) -> Rules:
+    """The rule files parsed, then grounded without an estate (which finds unsafe variables and
+    the like, and gives the facts they state), once while they do not change; an InputError that
+    names the place clingo reported (file:line:column) when they do not load."""
+    key = tuple((str(f), *_stamp(f)) for f in files)
+    got = _READ_RULES.get(key)
+    if got is not None:
+        return got
     stmts: list = []
     messages: list = []
+
+    def log(code, msg):
+        messages.append(msg.strip())
+
     try:
-        A.parse_files([str(f) for f in files], stmts.append, logger=lambda code, msg: messages.append(msg.strip()), message_limit=20)
+        A.parse_files([str(f) for f in files], stmts.append, logger=log, message_limit=20)
+        ctl = clingo.Control(["--warn=none"], logger=log, message_limit=20)
+        with A.ProgramBuilder(ctl) as b:
+            for st in stmts:
+                b.add(st)
+        ctl.ground([("base", [])])
     except RuntimeError as e:
-        detail = "; ".join(messages) or str(e)
-        name = str(files[-1]) if len(files) > 1 else str(files[0])
-        raise InputError([Diagnostic(name, 0, 0, f"rules file `{name}` does not load: {detail}",
-                                     "check the file with `clingo --mode=gringo --text`")], unreadable=True) from None
-    return stmts
+        raise _load_error(files, messages, e) from None
+    facts: dict = {}
+    for a in ctl.symbolic_atoms:
+        if a.is_fact and a.symbol.type == clingo.SymbolType.Function:
+            facts.setdefault((a.symbol.name, len(a.symbol.arguments)), []).append(a.symbol)
+    got = _READ_RULES[key] = Rules(stmts, facts)
+    return got
+
+
+def _stamp(f: Path) -> tuple:
+    try:
+        st = os.stat(f)
+    except OSError:
+        return (None, None)
+    return (st.st_mtime_ns, st.st_size)
+
+
+_PLACE = re.compile(r"(?P<file>.+?):(?P<line>\d+):(?P<column>\d+)(?:-\d+(?::\d+)?)?: (?P<what>.*)", re.S)
+
+
+def _load_error(files: list[Path], messages: list, e: Exception) -> InputError:
+    """The first problem clingo reported, at the place it names."""
+    first = next((m for m in messages if "error" in m), messages[0] if messages else str(e))
+    m = _PLACE.match(first)
+    name, line, column, what = (m["file"], int(m["line"]), int(m["column"]), m["what"]) if m else (str(files[-1]), 0, 0, first)
+    what = " ".join(what.split()).removeprefix("error: ")
+    return InputError([Diagnostic(name, line, column, f"rules file `{name}` does not load: {what}",
+                                  "check the file with `clingo --mode=gringo --text`")], unreadable=True)
 
 
 def stages(files: list[Path]) -> Optional[Stages]:
     """The rule files split in stages, or None when a statement is of a kind the split does not
     place (the rules then run as one program)."""
-    stmts = parse(files)
+    stmts = read_rules(files).statements
     rules = []  # (statement, head signature or None for a constraint, body signatures)
     shows, common = set(), []
     for st in stmts:
@@ -297,7 +347,8 @@ class Solver:
         if stage == "ways":
             texts, _ = self._solve(lambda ctl: ctl.load(str(encoding_file("escalate/ways.lp"))), [self.facts], self.escalation)
         elif split is None:
-            texts, kept = self._solve(self._load_all, [self.facts, self.answers], [], keep=escalation, texts_too=escalation)
+            texts, kept = self._solve(self._builder(read_rules(self.files).statements, ()), [self.facts, self.answers], [],
+                                      keep=escalation, texts_too=escalation)
             self.escalation = kept.get(("escalation", 4), [])
         elif stage == "edges":
             texts, _ = self._solve(self._builder(split.programs["edges"], EDGES_ASKED), [self.facts], [])
@@ -322,12 +373,8 @@ class Solver:
             out.append(t)
         return out
 
-    def _load_all(self, ctl) -> None:
-        for f in self.files:
-            ctl.load(str(f))
-
     def _builder(self, statements: list, shows):
-        common = self.split.common
+        common = self.split.common if self.split is not None else []
 
         def build(ctl) -> None:
             with A.ProgramBuilder(ctl) as b:

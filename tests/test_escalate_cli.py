@@ -79,6 +79,12 @@ def test_rules_file_that_does_not_load(snapshot, tmp_path):
     bad.write_text("method(x, \"y\"")
     r = invoke("-s", str(root), "--rules", str(bad), "--json")
     assert r.exit_code == 2
-    assert "does not load" in r.output
+    assert "does not load" in r.output and f"{bad}:2:1: error: rules file" in r.output and "syntax error" in r.output
+    # a rule clingo cannot ground (an unsafe variable): the place it names, no traceback
+    unsafe = tmp_path / "unsafe.lp"
+    unsafe.write_text("% a method without its body\nneed(X, \"iam:passrole\", R) :- role(R).\n")
+    r = invoke("-s", str(root), "--rules", str(unsafe))
+    assert r.exit_code == 2, r.output
+    assert f"{unsafe}:2:1: error: rules file" in r.output and "unsafe" in r.output and "Traceback" not in r.output
     r = invoke("-s", str(root), "--rules", str(tmp_path / "missing.lp"))
     assert r.exit_code == 2
