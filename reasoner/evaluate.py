@@ -806,6 +806,13 @@ def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int)
     in force, see :func:`_layers`); reasons are built here, from this process's policies, when
     first read.  None when a process could not be started or failed: the caller then decides the
     chunk here."""
+    forked = _fork_slices(part, exact_conditions, jobs)
+    return None if forked is None else _gathered(*forked)
+
+
+def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int) -> Optional[tuple[list, list]]:
+    """``jobs`` forked processes started on slices of ``part``: (slices, started), None when one
+    could not be started (those started are stopped)."""
     step = -(-len(part) // jobs)
     slices = [part[i : i + step] for i in range(0, len(part), step)]
     started: list = []
@@ -815,6 +822,12 @@ def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int)
             _stop(started)
             return None
         started.append(got)
+    return slices, started
+
+
+def _gathered(slices: list, started: list) -> Optional[list[Decision]]:
+    """The decisions of :func:`_fork_slices`' processes, in the order of their requests; None when
+    one failed."""
     results = _collect(started)
     if results is None:
         return None
@@ -921,62 +934,50 @@ UNIFORM_VARIANTS = True  # open Allows with the same clauses: all or none hold (
 def complete(decisions: Iterable[Decision]) -> None:
     """Compute, in one batch, the residual conditions left pending by
     ``evaluate(..., exact_conditions=False)``."""
-    pending = list({id(d): d for d in decisions if d._pending is not None}.values())  # each once
-    if not pending:
-        return
-    seen: dict = {}
+    pending, reqs = _to_complete(decisions)
+    if pending:
+        _set_conditions(pending, reqs, evaluate(reqs))
+
+
+def _to_complete(decisions: Iterable[Decision]) -> tuple[list, list]:
+    """The decisions whose conditions are pending, each once, and the requests they are computed
+    for, each once (decisions with the same facts share one: _decisions)."""
+    pending = list({id(d): d for d in decisions if d._pending is not None}.values())
+    return pending, list({id(d._pending): d._pending for d in pending}.values())
+
+
+def _set_conditions(pending: list, reqs: list, decided: list) -> None:
+    got = {id(req): d._conditions for req, d in zip(reqs, decided)}
     for d in pending:
-        seen.setdefault(id(d._pending), d._pending)
-    reqs = list(seen.values())
-    got = dict(zip(seen, evaluate(reqs)))
-    for d in pending:
-        d.conditions = got[id(d._pending)]._conditions
+        if d._pending is not None:  # (not read, and so completed, meanwhile)
+            d.conditions = got[id(d._pending)]
 
 
 class Completing:
-    """:func:`complete` begun in forked processes (``complete_later``): this process goes on
-    meanwhile; :meth:`finish` waits for them and sets the conditions (or computes them here when
-    no process could be forked or one failed); :meth:`cancel` stops them."""
+    """:func:`complete` begun in forked processes: this process goes on meanwhile; :meth:`finish`
+    waits for them and sets the conditions (or computes them here when no process could be
+    forked, or one failed); :meth:`cancel` stops them."""
 
     def __init__(self, decisions: Iterable[Decision]):
-        self.pending = list({id(d): d for d in decisions if d._pending is not None}.values())
-        seen: dict = {}
-        for d in self.pending:
-            seen.setdefault(id(d._pending), d._pending)
-        self.reqs = list(seen.values())
-        self.started: list = []
-        self.slices: list = []
+        self.pending, self.reqs = _to_complete(decisions)
+        self.forked = None
         jobs = _jobs()
-        if len(self.reqs) >= PARALLEL_MIN and jobs > 1 and len(self.reqs) <= 2 * CHUNK:
-            step = -(-len(self.reqs) // jobs)
-            self.slices = [self.reqs[i : i + step] for i in range(0, len(self.reqs), step)]
-            for sl in self.slices:
-                got = _start(lambda sl=sl: _export_all(sl, _evaluate_chunk(sl, True)))
-                if got is None:
-                    self.cancel()
-                    break
-                self.started.append(got)
+        if PARALLEL_MIN <= len(self.reqs) <= 2 * CHUNK and jobs > 1:
+            self.forked = _fork_slices(self.reqs, True, jobs)
 
     def finish(self) -> None:
-        results = None
-        if self.started:
-            started, self.started = self.started, []
+        decided = None
+        if self.forked is not None:
+            forked, self.forked = self.forked, None
             with gc_paused(long_lived=True):
-                results = _collect(started)
-        if results is None:
-            complete(self.pending)
-            return
-        got = {}
-        for sl, res in zip(self.slices, results):
-            for req, g in zip(sl, res):
-                got[id(req)] = _imported(req, g, None, sl)._conditions
-        for d in self.pending:
-            if d._pending is not None:
-                d.conditions = got[id(d._pending)]
+                decided = _gathered(*forked)
+        if self.pending:
+            _set_conditions(self.pending, self.reqs, decided if decided is not None else evaluate(self.reqs))
 
     def cancel(self) -> None:
-        started, self.started = self.started, []
-        _stop(started)
+        if self.forked is not None:
+            _stop(self.forked[1])
+            self.forked = None
 
 
 def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: dict, defer: bool = False) -> dict:
