@@ -206,9 +206,9 @@ class _T:
         return (self.name, tuple(a.plain() for a in self.arguments), self.positive)
 
 
-def _term(name: str, *strings: str) -> _T:
-    """The term ``name("s1", "s2", ...)``."""
-    return _T(_FUNCTION, name, tuple(_T(_STRING, string=v) for v in strings))
+def _answer(name: str, *strings: str) -> tuple:
+    """The fact ``name("s1", "s2", ...)`` as plain data (``staged.symbol``)."""
+    return (name, strings, True)
 
 
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?\d+|-?[_a-z][A-Za-z0-9_\']*|[(),]|#inf|#sup')
@@ -385,7 +385,7 @@ def escalations(
     #    more (requests, edges, or edges on the ways to arbitrary permissions)
     tick("candidate methods")
     decided: dict = {}
-    answers: list = []  # can/can_if terms of the requests evaluated, not yet handed over
+    answers: list = []  # can/can_if facts of the requests evaluated, not yet handed over (plain)
     solver = staged.Worker(staged.Solver(prog.files, split))
     completing = None
     admin_edges = False
@@ -394,7 +394,7 @@ def escalations(
         grown = split.grown if split is not None else "before"  # the stage that reads new edges
         kept: dict = {}  # stage -> name -> texts of the atoms shown
         while True:
-            solver.send(stage, prog.new_facts(), [t.plain() for t in answers])
+            solver.send(stage, prog.new_facts(), answers)
             if overlap:
                 overlap = False
                 tick("role trust: edges into administrators")
@@ -435,7 +435,7 @@ def escalations(
                             if known:
                                 d, req = known
                                 decided[key] = (d, replace(req, id=key, action=a))
-                                answers.append(_term("can" if d.decision == "Allowed" else "can_if", x, a, res))
+                                answers.append(_answer("can" if d.decision == "Allowed" else "can_if", x, a, res))
                             continue
                         wildcard_only = res == "*" and _wildcard_only(a)
                         reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=key))
@@ -461,9 +461,9 @@ def escalations(
                     suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
                     x, a, res = req.id[-3:]
                     if d.decision == "Allowed":
-                        answers.append(_term("can" + suffix, x, a, res))
+                        answers.append(_answer("can" + suffix, x, a, res))
                     elif d.decision == "ConditionallyAllowed":
-                        answers.append(_term("can_if" + suffix, x, a, res))
+                        answers.append(_answer("can_if" + suffix, x, a, res))
             # the next stage: the edges asked for until none is added; the options again when
             # edges were added (they read them); the rules that read the answers after the
             # options, and again while they ask for more

@@ -39,15 +39,7 @@ def literal(text: str) -> str:
 
 @lru_cache(maxsize=65536)
 def _glob_re(pattern: str, ignore_case: bool) -> re.Pattern:
-    out = []
-    for ch in pattern:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        else:
-            out.append(re.escape(plain(ch)))
-    return re.compile("".join(out) + r"\Z", re.S | (re.I if ignore_case else 0))
+    return re.compile(_field_re(pattern, False) + r"\Z", re.S | (re.I if ignore_case else 0))
 
 
 def glob(pattern: str, text: str, ignore_case: bool = False) -> bool:
@@ -181,6 +173,8 @@ def arn_matcher(patterns) -> "Callable[[str], bool]":
 
 
 def _field_re(field: str, bounded: bool) -> str:
+    """A glob as a regular expression: `*` any run of characters, `?` one (within an ARN field
+    when ``bounded``: no colon), everything else itself."""
     out = []
     for ch in field:
         if ch == "*":

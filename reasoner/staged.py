@@ -434,7 +434,9 @@ class Worker:
 
     def __init__(self, solver: Solver):
         self.solver = solver  # this process's copy, used only when the forked one is not
-        self.calls: list = []
+        self.calls: list = []  # the calls answered, replayed here if the forked solver fails
+        self.pending = None  # the call sent and not yet received
+        self.sent_ok = False
         self.pid = None
         self.local = _evaluate._jobs() < 2
         if not self.local:
