@@ -17,7 +17,7 @@ import clingo
 from clingo import Function
 
 from . import match
-from .facts import add_fact_tuples, constant, number, shown_texts, string
+from .facts import add_fact_tuples, constant, function, literals, number, shown_texts, string
 from .memo import once_per_key
 from .model import Policy, Statement
 from .parse import gc_paused
@@ -715,9 +715,11 @@ _hits = once_per_key(lambda key: _decide_resource_hit(*key), 500_000)
 _EQUALITY = frozenset({"StringEquals", "StringNotEquals"})
 
 
-def _control() -> clingo.Control:
+def _control(variants: bool = False) -> clingo.Control:
     ctl = clingo.Control(["--warn=none"])
     ctl.load(str(encoding_file("main.lp")))
+    if variants:
+        ctl.load(str(encoding_file("eval/variants.lp")))
     return ctl
 
 
@@ -1111,32 +1113,92 @@ def _layer_plan(info: dict, allows: list, same_account: bool) -> tuple[list, lis
 
 def _decide_variants(batch: "_Batch", work: list) -> set:
     """Decide each request again with its open Denies false and, per mask, the open Allows whose
-    bit is set holding and the others not: the (request, mask) pairs allowed."""
-    if not work:
-        return set()
+    bit is set holding and the others not: the (request, mask) pairs allowed.
+
+    Each request is grounded once, with its open Allows' forced/4 atoms as externals
+    (encodings/eval/variants.lp), and its masks are decided by solving under assumptions: the
+    n-th solve takes the n-th mask of every request that has one (the other requests' externals
+    are left free and their decisions unread; requests are independent).  Requests are grouped
+    by how many masks they have, so a few with many masks do not make every request's program
+    solved that many times."""
+    out: set = set()
+    groups: dict = {}
+    for job in work:
+        # 1 mask, 2 to 4, 5 to 16, 17 to 64, ...: within a group, solves times requests stays
+        # within four times the group's masks
+        groups.setdefault(((len(job[4]) - 1).bit_length() + 1) // 2, []).append(job)
+    for _, jobs in sorted(groups.items()):
+        out |= _decide_masks(batch, jobs)
+    return out
+
+
+_TRUE, _FALSE, _ALLOWED = constant("true"), constant("false"), constant("allowed")
+
+
+def _decide_masks(batch: "_Batch", work: list) -> set:
     vb = _Batch()
-    variants = []
+    jobs = []
     for u, req, allows, denies, masks in work:
-        base = None  # the request's own facts, gathered once for all its variants
+        vb.begin()
+        _request_facts(vb, req)
+        opened = []
+        for pid, sidx in allows:
+            vp, S = number(vb.policy(batch.by_handle[pid])), number(sidx)
+            vb.add("open_allow", _R, vp, S)
+            opened.append((vp, S))
+        for pid, sidx in denies:
+            vb.add("forced", _R, number(vb.policy(batch.by_handle[pid])), number(sidx), _FALSE)
+        # (requests with the same facts, open Allows included, are decided once: each of their
+        # masks is then one more solve)
+        jobs.append((u, masks, vb.end(), opened))
+    ctl = _control(variants=True)
+    with ctl.backend() as backend:
+        add_fact_tuples(backend, vb.atoms())
+    ctl.ground([("base", [])])
+    # the program literals of the externals and of decision(R, allowed), by request handle
+    wanted = []
+    for _, _, vu, opened in jobs:
+        R = number(vu)
+        wanted.append(function("decision", (R, _ALLOWED)))
+        for P, S in opened:
+            wanted += [function("forced", (R, P, S, _TRUE)), function("forced", (R, P, S, _FALSE))]
+    got = iter(literals(ctl, wanted))
+    allowed: dict = {}
+    forced: dict = {}
+    for _, _, vu, opened in jobs:
+        allowed[vu] = next(got)
+        for P, S in opened:
+            forced[(vu, P, S)] = (next(got), next(got))
+    # the n-th solve: the n-th mask of each request (a request met twice takes the next free solve)
+    solves: list[dict] = []
+    for u, masks, vu, opened in jobs:
+        k = 0
         for mask in masks:
-            vb.begin()
-            if base is None:
-                _request_facts(vb, req)
-                base = (list(vb.current), vb.reading)
-            else:
-                vb.current.extend(base[0])
-                vb.reading = base[1]
-            for j, (pid, sidx) in enumerate(allows):
-                vp = number(vb.policy(batch.by_handle[pid]))
-                vb.add("forced", _R, vp, number(sidx), constant("true" if mask >> j & 1 else "false"))
-            for pid, sidx in denies:
-                vb.add("forced", _R, number(vb.policy(batch.by_handle[pid])), number(sidx), constant("false"))
-            variants.append((u, mask, vb.end()))
-    allowed_unique = set()
-    for text in _solve(vb):
-        if text.startswith("decision(") and text.endswith(",allowed)"):
-            allowed_unique.add(int(text[9:-9]))
-    return {(u, mask) for u, mask, vu in variants if vu in allowed_unique}
+            while k < len(solves) and vu in solves[k]:
+                k += 1
+            if k == len(solves):
+                solves.append({})
+            solves[k][vu] = (u, mask, opened)
+            k += 1
+    out = set()
+    for one in solves:
+        assumptions = []
+        for vu, (u, mask, opened) in one.items():
+            for j, (P, S) in enumerate(opened):
+                true, false = forced[(vu, P, S)]
+                if mask >> j & 1:
+                    assumptions += (true, -false)
+                else:
+                    assumptions += (-true, false)
+        with ctl.solve(assumptions=assumptions, yield_=True) as handle:
+            model = next(iter(handle), None)
+            if model is None:  # (the rules have no constraint: every assumption has a model)
+                raise RuntimeError("no model for a residual variant")
+            for vu, (u, mask, _) in one.items():
+                lit = allowed.get(vu)
+                if lit is not None and model.is_true(lit):
+                    out.add((u, mask))
+    return out
 
 
 def _statement_clause_list(batch: "_Batch", info: dict, pid: int, sidx: int) -> list[str]:

@@ -268,6 +268,35 @@ def add_handles(backend, handles: list) -> int:
     return len(handles)
 
 
+def literals(ctl, symbols: list) -> list:
+    """The program literal of each atom (a clingo symbol) of a grounded control, None for an atom
+    the grounding does not hold (``ctl.symbolic_atoms[symbol].literal``, a few C calls each)."""
+    if _LIB is None or not hasattr(ctl, "_rep"):
+        got = [ctl.symbolic_atoms[s] for s in symbols]
+        return [a.literal if a is not None else None for a in got]
+    lib, ffi = _LIB, _FFI
+    atoms = ffi.new("clingo_symbolic_atoms_t**")
+    if not lib.clingo_control_symbolic_atoms(ctl._rep, atoms):
+        raise RuntimeError(_clingo_error())
+    atoms = atoms[0]
+    it, end = ffi.new("clingo_symbolic_atom_iterator_t*"), ffi.new("clingo_symbolic_atom_iterator_t*")
+    same, lit = ffi.new("bool*"), ffi.new("clingo_literal_t*")
+    find, equal, literal = lib.clingo_symbolic_atoms_find, lib.clingo_symbolic_atoms_iterator_is_equal_to, lib.clingo_symbolic_atoms_literal
+    if not lib.clingo_symbolic_atoms_end(atoms, end):
+        raise RuntimeError(_clingo_error())
+    out: list = []
+    for s in symbols:
+        if not find(atoms, s._rep, it) or not equal(atoms, it[0], end[0], same):
+            raise RuntimeError(_clingo_error())
+        if same[0]:
+            out.append(None)
+            continue
+        if not literal(atoms, it[0], lit):
+            raise RuntimeError(_clingo_error())
+        out.append(lit[0])
+    return out
+
+
 def _from_c(create):
     """A function calling one of clingo's C symbol constructors, ``create(..., out)``, and
     returning the symbol it made."""

@@ -214,6 +214,53 @@ def test_residuals_by_layers_equal_residuals_by_enumeration(monkeypatch):
         assert (a.decision, a.conditions) == (b.decision, b.conditions), a.id
 
 
+def _variants_one_by_one(batch, work) -> set:
+    """Each variant of ``_decide_variants``' work decided as a request of its own, its forced
+    statements stated as facts (encodings/eval/statements.lp), all in one plain batch."""
+    import reasoner.evaluate as ev
+    from reasoner.facts import constant, number
+
+    vb = ev._Batch()
+    variants = []
+    for u, req, allows, denies, masks in work:
+        for mask in masks:
+            vb.begin()
+            ev._request_facts(vb, req)
+            for j, (pid, sidx) in enumerate(allows):
+                vp = number(vb.policy(batch.by_handle[pid]))
+                vb.add("forced", ev._R, vp, number(sidx), constant("true" if mask >> j & 1 else "false"))
+            for pid, sidx in denies:
+                vb.add("forced", ev._R, number(vb.policy(batch.by_handle[pid])), number(sidx), constant("false"))
+            variants.append((u, mask, vb.end()))
+    allowed = {int(t[9:-9]) for t in ev._solve(vb) if t.startswith("decision(") and t.endswith(",allowed)")}
+    return {(u, mask) for u, mask, vu in variants if vu in allowed}
+
+
+def test_variants_decided_under_assumptions_equal_variants_decided_one_by_one(monkeypatch):
+    """The combinations of a request's open Allows are decided on one grounding of the request,
+    by solving under assumptions: the same (request, combination) pairs are allowed as when each
+    combination is a request of its own.  Every combination is enumerated here, so requests with
+    1 to 16 or more combinations are decided side by side."""
+    import reasoner.evaluate as ev
+
+    reqs = _random_residual_requests(5, 300)
+    monkeypatch.setattr(ev, "PLAN_RESIDUALS", False)
+    real = ev._decide_variants
+    seen = []
+
+    def both(batch, work):
+        got = real(batch, work)
+        seen.append((len(work), sorted({len(w[-1]) for w in work}), len(got)))
+        assert got == _variants_one_by_one(batch, work)
+        return got
+
+    monkeypatch.setattr(ev, "_decide_variants", both)
+    simulate_batch(reqs)
+    sizes = {n for _, ns, _ in seen for n in ns}
+    assert sum(w for w, _, _ in seen) > 50 and min(sizes) <= 2 and max(sizes) >= 8
+    assert sum(g for _, _, g in seen) > 50  # some combinations allow, some do not
+
+
 def test_open_allows_with_the_same_clauses_give_the_same_conditions_with_fewer_variants(monkeypatch):
     """A conditional request whose open Allows all have the same open clauses (or none: open only
     because an open Deny may shadow them) is decided again with all of them holding and with
