@@ -929,6 +929,7 @@ def _imported(req: Request, got: tuple, infos: Optional[dict] = None, part: Sequ
 
 
 MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a residual condition
+GROUP_VARIANTS = 1000  # requests from which those with many combinations are decided apart (_decide_variants)
 PLAN_RESIDUALS = True  # test the per-layer form first (False: enumerate every combination)
 UNIFORM_VARIANTS = True  # open Allows with the same clauses: all or none hold (False: as the others)
 
@@ -1115,18 +1116,21 @@ def _decide_variants(batch: "_Batch", work: list) -> set:
     """Decide each request again with its open Denies false and, per mask, the open Allows whose
     bit is set holding and the others not: the (request, mask) pairs allowed.
 
-    Each request is grounded once, with its open Allows' forced/4 atoms as externals
-    (encodings/eval/variants.lp), and its masks are decided by solving under assumptions: the
-    n-th solve takes the n-th mask of every request that has one (the other requests' externals
-    are left free and their decisions unread; requests are independent).  Requests are grouped
-    by how many masks they have, so a few with many masks do not make every request's program
-    solved that many times."""
+    A request with one mask is decided as a request of its own, its open statements' forced/4
+    atoms stated as facts.  A request with more is grounded once, with its open Allows' forced/4
+    atoms as externals (encodings/eval/variants.lp), and its masks are decided by solving under
+    assumptions: the n-th solve takes the n-th mask of every request that has one (the other
+    requests' externals are left free and their decisions unread; requests are independent).  A
+    large batch is split by how many masks its requests have, so a few with many masks do not
+    make every request's program solved that many times (a small one is grounded once: the facts
+    its requests share would be grounded again for each part, which costs more than a few solves
+    of a small program)."""
     out: set = set()
     groups: dict = {}
     for job in work:
         # 1 mask, 2 to 4, 5 to 16, 17 to 64, ...: within a group, solves times requests stays
         # within four times the group's masks
-        groups.setdefault(((len(job[4]) - 1).bit_length() + 1) // 2, []).append(job)
+        groups.setdefault(((len(job[4]) - 1).bit_length() + 1) // 2 if len(work) >= GROUP_VARIANTS else 0, []).append(job)
     for _, jobs in sorted(groups.items()):
         out |= _decide_masks(batch, jobs)
     return out
@@ -1142,10 +1146,13 @@ def _decide_masks(batch: "_Batch", work: list) -> set:
         vb.begin()
         _request_facts(vb, req)
         opened = []
-        for pid, sidx in allows:
+        for j, (pid, sidx) in enumerate(allows):
             vp, S = number(vb.policy(batch.by_handle[pid])), number(sidx)
-            vb.add("open_allow", _R, vp, S)
-            opened.append((vp, S))
+            if len(masks) == 1:
+                vb.add("forced", _R, vp, S, _TRUE if masks[0] >> j & 1 else _FALSE)
+            else:
+                vb.add("open_allow", _R, vp, S)
+                opened.append((vp, S))
         for pid, sidx in denies:
             vb.add("forced", _R, number(vb.policy(batch.by_handle[pid])), number(sidx), _FALSE)
         # (requests with the same facts, open Allows included, are decided once: each of their

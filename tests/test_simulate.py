@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from click.testing import CliRunner
 
 from reasoner.cli import main
@@ -214,6 +216,23 @@ def test_residuals_by_layers_equal_residuals_by_enumeration(monkeypatch):
         assert (a.decision, a.conditions) == (b.decision, b.conditions), a.id
 
 
+def _shadowed_residual_requests(seed: int, n: int) -> list[dict]:
+    """:func:`_random_residual_requests`, every other one on a set of objects with unconditional
+    Allows under a conditional Deny of all (open only because the Deny may shadow them)."""
+    reqs = _random_residual_requests(seed, n)
+    for r in reqs[::2]:
+        r["resource"] = "arn:aws:s3:::b/*"
+        docs = r["identityPolicies"] + [r.get("resourcePolicy"), r.get("permissionBoundary")]
+        docs += [d for level in r.get("scps", []) + r.get("rcps", []) for d in level]
+        for doc in docs:
+            for st in (doc or {"Statement": []})["Statement"]:
+                if st["Effect"] == "Allow":
+                    st.pop("Condition", None)
+        r["identityPolicies"].append({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
+    return reqs
+
+
 def _variants_one_by_one(batch, work) -> set:
     """Each variant of ``_decide_variants``' work decided as a request of its own, its forced
     statements stated as facts (encodings/eval/statements.lp), all in one plain batch."""
@@ -236,15 +255,20 @@ def _variants_one_by_one(batch, work) -> set:
     return {(u, mask) for u, mask, vu in variants if vu in allowed}
 
 
-def test_variants_decided_under_assumptions_equal_variants_decided_one_by_one(monkeypatch):
+@pytest.mark.parametrize("plan, group", [(True, 1000), (False, 1000), (False, 1)])
+def test_variants_decided_under_assumptions_equal_variants_decided_one_by_one(monkeypatch, plan, group):
     """The combinations of a request's open Allows are decided on one grounding of the request,
-    by solving under assumptions: the same (request, combination) pairs are allowed as when each
-    combination is a request of its own.  Every combination is enumerated here, so requests with
-    1 to 16 or more combinations are decided side by side."""
+    by solving under assumptions (a request with one combination as a request of its own): the
+    same (request, combination) pairs are allowed as when each combination is a request of its
+    own.  With the per-layer plan, requests with one combination and with several are decided side
+    by side; with every combination enumerated, requests with 2 to 16 or more, in one grounding
+    and split by how many they have."""
     import reasoner.evaluate as ev
 
-    reqs = _random_residual_requests(5, 300)
-    monkeypatch.setattr(ev, "PLAN_RESIDUALS", False)
+    reqs = _random_residual_requests(5, 300) + _shadowed_residual_requests(7, 300)
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")  # decided here, where the calls are seen
+    monkeypatch.setattr(ev, "PLAN_RESIDUALS", plan)
+    monkeypatch.setattr(ev, "GROUP_VARIANTS", group)
     real = ev._decide_variants
     seen = []
 
@@ -257,7 +281,8 @@ def test_variants_decided_under_assumptions_equal_variants_decided_one_by_one(mo
     monkeypatch.setattr(ev, "_decide_variants", both)
     simulate_batch(reqs)
     sizes = {n for _, ns, _ in seen for n in ns}
-    assert sum(w for w, _, _ in seen) > 50 and min(sizes) <= 2 and max(sizes) >= 8
+    assert sum(w for w, _, _ in seen) > 50
+    assert (1 in sizes and max(sizes) >= 2) if plan else (min(sizes) <= 2 and max(sizes) >= 8)
     assert sum(g for _, _, g in seen) > 50  # some combinations allow, some do not
 
 
@@ -268,17 +293,7 @@ def test_open_allows_with_the_same_clauses_give_the_same_conditions_with_fewer_v
     variants decided."""
     import reasoner.evaluate as ev
 
-    reqs = _random_residual_requests(23, 300)
-    for r in reqs[::2]:  # a set of objects; unconditional Allows under a conditional Deny of all
-        r["resource"] = "arn:aws:s3:::b/*"
-        docs = r["identityPolicies"] + [r.get("resourcePolicy"), r.get("permissionBoundary")]
-        docs += [d for level in r.get("scps", []) + r.get("rcps", []) for d in level]
-        for doc in docs:
-            for st in (doc or {"Statement": []})["Statement"]:
-                if st["Effect"] == "Allow":
-                    st.pop("Condition", None)
-        r["identityPolicies"].append({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
+    reqs = _shadowed_residual_requests(23, 300)
     variants = []
     real = ev._decide_variants
 
