@@ -10,7 +10,7 @@ import clingo
 from click.testing import CliRunner
 
 from reasoner.cli import main
-from reasoner.facts import FACT_SCHEMA_VERSION, add_fact_tuples, add_facts, facts_text, function, policy_facts, shown_texts, string
+from reasoner.facts import FACT_SCHEMA_VERSION, add_fact_tuples, add_facts, facts_text, function, literals, policy_facts, shown_texts, string
 from reasoner.parse import parse_policy_text
 from reasoner.paths import encoding_file, encodings_dir
 
@@ -137,6 +137,26 @@ def test_bulk_facts_equal_the_public_api_and_read_back_as_clingo_writes_them():
         assert add_fact_tuples(backend, [("huge", huge)]) == 1
     ctl.add("base", [], "#show huge/300.")
     assert atoms_of(ctl) == {clingo.Function("huge", huge)}
+
+
+def test_program_literals_equal_the_public_api():
+    """`literals` (clingo's C API, used to solve residual variants under assumptions) gives the
+    program literal `symbolic_atoms[...]` gives for facts, derived atoms and externals, nasty
+    strings included, and None for an atom the grounding does not hold."""
+    ctl = clingo.Control(["--warn=none"])
+    with ctl.backend() as backend:
+        add_fact_tuples(backend, [("p", [string(t)]) for t in NASTY] + [("n", [clingo.Number(i)]) for i in range(5)])
+    ctl.add("base", [], "q(X) :- n(X), X > 1, not r(X). r(3). #external e(X) : n(X). [free]")
+    ctl.ground([("base", [])])
+    present = [clingo.Function("p", [clingo.String(t)]) for t in NASTY]
+    present += [clingo.Function(name, [clingo.Number(i)]) for name in ("n", "q", "r", "e") for i in range(5)]
+    absent = [clingo.Function("p", [clingo.String("absent")]), clingo.Function("q", [clingo.Number(9)]), clingo.Function("zz", [])]
+    want = [ctl.symbolic_atoms[s] for s in present + absent]
+    got = literals(ctl, present + absent)
+    assert got == [a.literal if a is not None else None for a in want]
+    assert got[-3:] == [None, None, None] and sum(g is None for g in got) == 3 + 3 + 4  # q(0), q(1), q(3), r(0,1,2,4)
+    externals = [g for s, g in zip(present, got) if s.name == "e"]
+    assert len(set(externals)) == 5 and all(ctl.symbolic_atoms[s].is_external for s in present if s.name == "e")
 
 
 def test_facts_text_reads_back_as_the_same_symbols():
