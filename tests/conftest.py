@@ -37,3 +37,19 @@ def forks(monkeypatch):
 
     monkeypatch.setattr(os, "fork", counting_fork)
     return counted
+
+
+def synthetic_estate(tmp_path_factory, name: str, roles: int, policies: int, seed: int):
+    """A seeded multi-account estate of the benchmarks' generator (benchmarks/synth.py), loaded.
+    It draws real AWS managed policies from ../shared: missing, the tests that use it fail."""
+    import sys
+
+    from reasoner.load import load
+
+    shared_path("data", "aws-managed-policies.jsonl")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import synth
+
+    root = tmp_path_factory.mktemp(name) / f"org-{seed}"
+    synth.generate(root, roles, policies, seed, single=False)
+    return load(str(root))

@@ -4,7 +4,6 @@ hold every resource the driver's filter could allow, and the report is the one w
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
@@ -13,18 +12,12 @@ from reasoner.analysis import Analyzer
 from reasoner.escalate import escalations, rule_files
 from reasoner.load import load
 
-from .conftest import ROOT, shared_path
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import synth  # noqa: E402
+from .conftest import synthetic_estate
 
 
 @pytest.fixture(scope="module")
 def estate(tmp_path_factory):
-    shared_path("data", "aws-managed-policies.jsonl")  # missing: the tests fail, they do not skip
-    root = tmp_path_factory.mktemp("scope") / "org-13"
-    synth.generate(root, 400, 120, 13, single=False)
-    return load(str(root))
+    return synthetic_estate(tmp_path_factory, "scope", 400, 120, 13)
 
 
 class _Facts:

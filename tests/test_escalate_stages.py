@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import pytest
 
 from reasoner import staged
 from reasoner.analysis import Analyzer
 from reasoner.escalate import escalations, rule_files
-from reasoner.load import load
 
-from .conftest import ROOT, shared_path
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import synth  # noqa: E402
+from .conftest import synthetic_estate
 
 
 @pytest.fixture(scope="module")
 def estate(tmp_path_factory):
-    shared_path("data", "aws-managed-policies.jsonl")  # missing: the tests fail, they do not skip
-    root = tmp_path_factory.mktemp("stages") / "org-11"
-    synth.generate(root, 120, 40, 11, single=False)
-    return load(str(root))
+    return synthetic_estate(tmp_path_factory, "stages", 120, 40, 11)
 
 
 def _report(est, **kw) -> str:
