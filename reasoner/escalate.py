@@ -378,13 +378,16 @@ def escalations(
     if principal is not None:
         actors = _reachable(principal, edges.decisions)
     scoped = _scoped_actions(prog.files)
-    scopes = _Scopes(analyzer, allows) if scoped else None
     for a in sorted(_required_actions(prog.files)):
         for x in sorted(analyzer.candidates(a)):
             if (actors is None or x in actors) and not allows.never(x, a):
                 prog.fact("may", x, a)
                 if a in scoped:
-                    scopes.state(prog, x, a)
+                    reach = allows.scope(x, a)
+                    if reach is None:
+                        prog.fact("scope_all", x, a)
+                    for arn in reach or ():
+                        prog.fact("in_scope", x, a, arn)
 
     # -- 4. the requests the rules need, and 5. the rules decide; until the rules need nothing
     #    more (requests, edges, or edges on the ways to arbitrary permissions)
@@ -577,6 +580,10 @@ class _MayAllow:
         self._resource_account: dict = {}
         self._patterns: dict = {}  # (id(statements), action) -> (statements, resource patterns)
         self._hits: dict = {}  # (key, action, resource) -> _allows
+        self._index: Optional[dict] = None  # (service, account) -> sorted (resource part, ARN): scope()
+        self._arns: list = []
+        self._ranges: dict = {}  # Resource pattern -> (service, literal start), () when unlimited
+        self._held_arns: dict = {}  # (action is sts:AssumeRole*) -> those with a resource-based policy
 
     def could(self, principal: str, action: str, resource: str) -> bool:
         if "*" in resource or "?" in resource or action == "sts:getcalleridentity":
@@ -667,11 +674,7 @@ class _MayAllow:
         for key, level in layers.scps:
             if not self._allows(key, level, action, resource):
                 return False
-        key = (action.lower().startswith("sts:assumerole"), resource)
-        held = self._resource_policy.get(key)
-        if held is None:
-            held = self._resource_policy[key] = self.analyzer.resource_policy(action, resource) is not None
-        if held:
+        if self._held(action, resource):
             return True
         # without a resource-based policy, a request across accounts is not allowed, and within
         # one only through the identity policies and the boundary
@@ -681,6 +684,81 @@ class _MayAllow:
         if account is not None and account != layers.account:
             return False
         return self._principal_side(layers, action, resource)
+
+    def _held(self, action: str, resource: str) -> bool:
+        """Whether a resource-based policy is in force for requests on the resource (it depends
+        on the resource and on whether the action assumes a role)."""
+        key = (action.lower().startswith("sts:assumerole"), resource)
+        held = self._resource_policy.get(key)
+        if held is None:
+            held = self._resource_policy[key] = self.analyzer.resource_policy(action, resource) is not None
+        return held
+
+    def scope(self, principal: str, action: str) -> Optional[list]:
+        """The users, roles, groups, customer managed policies and workloads of the estate that
+        the principal's requests for the action could be allowed on (:meth:`could`), sorted;
+        None when its Allows for the action are not limited to a part of a service's resources
+        (a Resource of `*`, a wildcard in the service field) or the filter does not apply.
+
+        Candidates come from an index of those ARNs by service, the account a request on them is
+        decided in, and resource part: a Resource pattern's literal start (before its first
+        wildcard) names a range of the resources of the principal's account and of those whose
+        account is not known (without a resource-based policy a request across accounts is never
+        allowed).  Letters are compared in lower case, so the range holds every resource the
+        pattern could match whatever the case rules; resources with a resource-based policy are
+        candidates too (it may grant past the identity policies, and across accounts).  Each
+        candidate is then asked :meth:`could`: a resource left out is one whose request the
+        driver would leave out."""
+        layers = self._layers(principal)
+        if layers is None:
+            return None
+        if self._index is None:
+            self._build_index()
+        assumes = action.lower().startswith("sts:assumerole")
+        held = self._held_arns.get(assumes)
+        if held is None:
+            held = self._held_arns[assumes] = [arn for arn in self._arns if self._held(action, arn)]
+        found = set(held)
+        for pol in layers.identity:
+            for pattern in self._resources(pol, action):
+                where = self._ranges.get(pattern)
+                if where is None:
+                    parts = match.split_arn(pattern.lower())
+                    if parts is None or "*" in parts[2] or "?" in parts[2]:
+                        where = self._ranges[pattern] = ()
+                    else:
+                        where = self._ranges[pattern] = (parts[2], re.split(r"[*?]", parts[5], maxsplit=1)[0])
+                if not where:
+                    return None
+                service, start = where
+                for account in {layers.account, None}:
+                    lst = self._index.get((service, account), [])
+                    i = bisect.bisect_left(lst, (start,))
+                    while i < len(lst) and lst[i][0].startswith(start):
+                        found.add(lst[i][1])
+                        i += 1
+        return [arn for arn in sorted(found) if self.could(principal, action, arn)]
+
+    def _build_index(self) -> None:
+        an = self.analyzer
+        arns = set(an.principals)
+        for acct in an.estate.accounts.values():
+            arns.update(g.arn for g in acct.groups.values())
+            arns.update(mp.arn for mp in acct.managed_policies.values() if not mp.aws_managed)
+            arns.update(w.arn for w in acct.workloads)
+        self._arns = sorted(arns)
+        index: dict = {}
+        for arn in self._arns:
+            parts = match.split_arn(arn.lower())
+            if parts is not None:
+                index.setdefault((parts[2], an.resource_account(arn)), []).append((parts[5], arn))
+        self._index = {key: sorted(lst) for key, lst in index.items()}
+
+    def scope_universe(self) -> list:
+        """The resources :meth:`scope` chooses among."""
+        if self._index is None:
+            self._build_index()
+        return self._arns
 
     def _principal_side(self, layers: "_Layers", action: str, resource: str) -> bool:
         return self._allows(layers.identity_key, layers.identity, action, resource) and (
@@ -1084,73 +1162,6 @@ def _workload_kind(arn: str) -> str:
             return kind
     parts = arn.split(":")
     return re.sub(r"[^a-z0-9_]", "_", parts[2].lower()) if len(parts) > 2 and parts[2][:1].isalpha() else "unknown"
-
-
-class _Scopes:
-    """The resources of the estate a principal's requests for an action could be allowed on
-    (``_MayAllow.could``), for the rules that pair an actor with every resource of a kind:
-    `in_scope(X, A, Res)` for each, or `scope_all(X, A)` when X's Allows for A are not limited to
-    a part of a service's resources (a Resource of `*`, a wildcard in the service field).
-
-    Candidates come from an index of the estate's resource ARNs by service, the account a request
-    on them is decided in, and resource part: a Resource pattern's literal start (before its
-    first wildcard) names a range of the resources of X's account and of those whose account is
-    not known (without a resource-based policy a request across accounts is never allowed).
-    Letters are compared in lower case, so the range holds every resource the pattern could match
-    whatever the case rules; resources with a resource-based policy for the action are candidates
-    too (it may grant past the identity policies, and across accounts).  Each candidate is then
-    asked ``could``, the filter the driver applies to every request the rules need: a resource
-    left out is one whose request would be left out."""
-
-    def __init__(self, analyzer: Analyzer, allows: "_MayAllow"):
-        self.analyzer = analyzer
-        self.allows = allows
-        arns = set(analyzer.principals)
-        for acct in analyzer.estate.accounts.values():
-            arns.update(g.arn for g in acct.groups.values())
-            arns.update(mp.arn for mp in acct.managed_policies.values() if not mp.aws_managed)
-            arns.update(w.arn for w in acct.workloads)
-        self.arns = sorted(arns)
-        index: dict = {}
-        for arn in self.arns:
-            parts = match.split_arn(arn.lower())
-            if parts is not None:
-                index.setdefault((parts[2], analyzer.resource_account(arn)), []).append((parts[5], arn))
-        self.index = {key: sorted(lst) for key, lst in index.items()}
-        self.held: dict = {}  # (action is sts:AssumeRole*) -> resources with a resource-based policy
-
-    def state(self, prog: "_Program", x: str, action: str) -> None:
-        layers = self.allows._layers(x)
-        if layers is None:
-            prog.fact("scope_all", x, action)
-            return
-        found = set(self._held(action))
-        for pol in layers.identity:
-            for pattern in self.allows._resources(pol, action):
-                parts = match.split_arn(pattern.lower())
-                if parts is None or "*" in parts[2] or "?" in parts[2]:
-                    prog.fact("scope_all", x, action)
-                    return
-                start = re.split(r"[*?]", parts[5], maxsplit=1)[0]
-                # (a resource whose account is not known may be allowed from any account)
-                for account in {layers.account, None}:
-                    lst = self.index.get((parts[2], account), [])
-                    i = bisect.bisect_left(lst, (start,))
-                    while i < len(lst) and lst[i][0].startswith(start):
-                        found.add(lst[i][1])
-                        i += 1
-        for arn in sorted(found):
-            if self.allows.could(x, action, arn):
-                prog.fact("in_scope", x, action, arn)
-
-    def _held(self, action: str) -> list:
-        # (as _MayAllow._could asks it: whether a resource-based policy is in force depends on the
-        # resource and on whether the action assumes a role)
-        key = action.lower().startswith("sts:assumerole")
-        got = self.held.get(key)
-        if got is None:
-            got = self.held[key] = [a for a in self.arns if self.analyzer.resource_policy(action, a) is not None]
-        return got
 
 
 _SCOPE_READ = re.compile(r'\b(?:in_scope|scope_all)\(\s*[A-Za-z_][A-Za-z0-9_]*\s*,\s*"([^"\\]+)"')

@@ -1,5 +1,5 @@
 """The options of methods that pair an actor with every resource of a kind are grounded only on
-resources in its reach (`in_scope/3`, `scope_all/2`, reasoner/escalate.py `_Scopes`): the facts
+resources in its reach (`in_scope/3`, `scope_all/2`, reasoner/escalate.py `_MayAllow.scope`): the facts
 hold every resource the driver's filter could allow, and the report is the one without them."""
 from __future__ import annotations
 
@@ -20,14 +20,6 @@ def estate(tmp_path_factory):
     return synthetic_estate(tmp_path_factory, "scope", 400, 120, 13)
 
 
-class _Facts:
-    def __init__(self):
-        self.facts: list = []
-
-    def fact(self, name, *args):
-        self.facts.append((name, *args))
-
-
 def test_the_shipped_rules_read_scopes_for_the_actions_that_pair_actors_with_every_resource():
     scoped = escalate._scoped_actions(rule_files())
     assert {"iam:passrole", "lambda:updatefunctioncode", "iam:attachrolepolicy", "iam:putrolepolicy"} <= scoped
@@ -39,40 +31,38 @@ def test_in_scope_holds_every_resource_the_filter_could_allow(estate):
     the estate that ``could`` allows (those it leaves out are the requests the driver leaves out)."""
     an = Analyzer(estate)
     allows = escalate._MayAllow(an)
-    scopes = escalate._Scopes(an, allows)
+    universe = allows.scope_universe()
     checked = scoped_pairs = whole = 0
     for action in sorted(escalate._scoped_actions(rule_files())):
         for x in sorted(an.candidates(action)):
             if allows.never(x, action):
                 continue
-            got = _Facts()
-            scopes.state(got, x, action)
-            if any(f[0] == "scope_all" for f in got.facts):
+            reach = allows.scope(x, action)
+            if reach is None:
                 whole += 1
                 continue
             scoped_pairs += 1
-            in_scope = {f[3] for f in got.facts if f[0] == "in_scope"}
-            could = {arn for arn in scopes.arns if allows.could(x, action, arn)}
-            assert in_scope == could, (x, action, sorted(could - in_scope)[:3], sorted(in_scope - could)[:3])
-            checked += len(scopes.arns)
+            could = {arn for arn in universe if allows.could(x, action, arn)}
+            assert set(reach) == could, (x, action, sorted(could - set(reach))[:3], sorted(set(reach) - could)[:3])
+            checked += len(universe)
     assert scoped_pairs > 50 and whole > 0 and checked > 10_000
 
 
 def test_the_report_is_the_one_without_scopes(estate, monkeypatch):
     """With every actor stated `scope_all` (no option left out), the same report."""
-    stated: list = []
-    state = escalate._Scopes.state
+    reaches: list = []
+    scope = escalate._MayAllow.scope
 
-    def counting(self, prog, x, action):
-        before = len(prog.facts)
-        state(self, prog, x, action)
-        stated.extend(f[0] for f in prog.facts[before:])
+    def counting(self, x, action):
+        got = scope(self, x, action)
+        reaches.append(got)
+        return got
 
-    monkeypatch.setattr(escalate._Scopes, "state", counting)
+    monkeypatch.setattr(escalate._MayAllow, "scope", counting)
     scoped = json.dumps(escalations(Analyzer(estate)).as_json(), sort_keys=True)
-    assert stated.count("in_scope") > 20 and "scope_all" in stated
+    assert sum(len(r) for r in reaches if r is not None) > 20 and None in reaches
 
-    monkeypatch.setattr(escalate._Scopes, "state", lambda self, prog, x, action: prog.fact("scope_all", x, action))
+    monkeypatch.setattr(escalate._MayAllow, "scope", lambda self, x, action: None)
     whole = json.dumps(escalations(Analyzer(estate)).as_json(), sort_keys=True)
     assert scoped == whole
     assert len(json.loads(scoped)["findings"]) > 50
