@@ -29,7 +29,7 @@ from . import match, staged
 from .analysis import Analyzer, _hop, _question, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
-from .evaluate import Completing, complete, evaluate
+from .evaluate import Completing, complete, derived_context, evaluate
 from .paths import encoding_file
 
 MAX_STEPS = 6
@@ -558,8 +558,10 @@ def escalations(
 
 class _MayAllow:
     """A sound filter before evaluating a request: could the policies in force allow it at all?
-    Judged on Action (or NotAction) and Resource (or NotResource) only; conditions are taken to
-    hold and a policy variable to match any value.
+    Judged on Action (or NotAction) and Resource (or NotResource); conditions are taken to hold
+    and a policy variable to match any value, except that an identity policy's or boundary's Allow
+    whose condition the principal alone refutes is left out (:func:`_refuted`: a clause on its
+    tags, ARN or account that the request the analysis builds for it does not meet).
 
     The evaluation (encodings/eval/decision.lp, layers.lp) grants a request only when every SCP
     level that applies to the principal has an Allow statement for it, and, unless a
@@ -642,7 +644,7 @@ class _MayAllow:
         for _, level in layers.scps:
             if not any(self._resources(pol, action) for pol in level):
                 return True
-        if layers.boundary and not any(self._resources(pol, action) for pol in layers.boundary):
+        if layers.boundary and not any(self._resources(pol, action, layers.skip(pol)) for pol in layers.boundary):
             return not self._granted_by_resource_policies(action)
         return False
 
@@ -665,8 +667,16 @@ class _MayAllow:
         if principal in self.analyzer.principals and who.kind in ("user", "role"):
             req = self.analyzer.request(principal, "*", "*")
             scps = [] if req.service_linked_role or req.management_principal else req.scps
-            layers = _Layers(who.account, _ids(req.identity), req.identity, _ids(req.boundary), req.boundary,
-                             [(_ids(level), level) for level in scps])
+            context = derived_context(who)
+            context.update(self.analyzer.principal_context(principal))
+            refuted = {}
+            for pol in (*req.identity, *req.boundary):
+                gone = frozenset(st.index for st in pol.statements if st.effect == "Allow" and _refuted(st, context))
+                if gone:
+                    refuted[id(pol.statements)] = gone
+            rkey = tuple(sorted(refuted.items()))
+            layers = _Layers(who.account, (_ids(req.identity), rkey), req.identity, (_ids(req.boundary), rkey), req.boundary,
+                             [(_ids(level), level) for level in scps], refuted)
         self._probe[principal] = layers
         return layers
 
@@ -720,7 +730,7 @@ class _MayAllow:
             held = self._held_arns[assumes] = [arn for arn in self._arns if self._held(action, arn)]
         found = set(held)
         for pol in layers.identity:
-            for pattern in self._resources(pol, action):
+            for pattern in self._resources(pol, action, layers.skip(pol)):
                 where = self._ranges.get(pattern)
                 if where is None:
                     parts = match.split_arn(pattern.lower())
@@ -761,38 +771,40 @@ class _MayAllow:
         return self._arns
 
     def _principal_side(self, layers: "_Layers", action: str, resource: str) -> bool:
-        return self._allows(layers.identity_key, layers.identity, action, resource) and (
-            not layers.boundary or self._allows(layers.boundary_key, layers.boundary, action, resource))
+        return self._allows(layers.identity_key, layers.identity, action, resource, layers.refuted) and (
+            not layers.boundary or self._allows(layers.boundary_key, layers.boundary, action, resource, layers.refuted))
 
-    def _allows(self, key: tuple, pols, action: str, resource: str) -> bool:
-        """Whether the policies (``key``: the ids of their statements) have an Allow that could
-        admit the action on the resource; remembered, since principals of an account share their
-        SCP levels and many share a boundary."""
+    def _allows(self, key: tuple, pols, action: str, resource: str, refuted: Optional[dict] = None) -> bool:
+        """Whether the policies (``key``: the ids of their statements, and of those of their
+        statements left out, ``refuted``) have an Allow that could admit the action on the
+        resource; remembered, since principals of an account share their SCP levels and many
+        share a boundary."""
         hit = self._hits.get((key, action, resource))
         if hit is None:
             if len(self._hits) > 1_000_000:
                 self._hits.clear()
-            hit = self._hits[(key, action, resource)] = self._allows_now(key, pols, action, resource)
+            hit = self._hits[(key, action, resource)] = self._allows_now(key, pols, action, resource, refuted or {})
         return hit
 
-    def _allows_now(self, key: tuple, pols, action: str, resource: str) -> bool:
+    def _allows_now(self, key: tuple, pols, action: str, resource: str, refuted: dict) -> bool:
         got = self._scopes.get((key, action))
         if got is None:
-            pats = [pat for pol in pols for pat in self._resources(pol, action)]
+            pats = [pat for pol in pols for pat in self._resources(pol, action, refuted.get(id(pol.statements), _NONE))]
             # (kept with the policies, whose statements the ids stand for)
             got = self._scopes[(key, action)] = (match.arn_matcher(dict.fromkeys(pats)), pols)
         return got[0](resource)
 
-    def _resources(self, pol, action: str) -> tuple:
+    def _resources(self, pol, action: str, skip: frozenset = frozenset()) -> tuple:
         """The Resource patterns of the policy's Allow statements that admit the action ("*" for
-        a statement without Resource or with NotResource; policy variables loosened)."""
-        key = (id(pol.statements), action)
+        a statement without Resource or with NotResource; policy variables loosened), but those
+        of the statements ``skip`` (indexes)."""
+        key = (id(pol.statements), action, skip)
         got = self._patterns.get(key)
         if got is not None and got[0] is pol.statements:
             return got[1]
         pats: list = []
         for st in pol.statements:
-            if st.effect != "Allow":
+            if st.effect != "Allow" or st.index in skip:
                 continue
             hit = any(match.action_matches(a.lower(), action) for a in st.actions)
             if hit == bool(st.not_action):
@@ -806,6 +818,30 @@ class _MayAllow:
 
 
 _ACCOUNT_ROOT = re.compile(r"arn:[^:]+:iam::\d{12}:root\Z")
+_NONE: frozenset = frozenset()
+# single-valued operators that are false when the key is absent ("the values do not match") and
+# otherwise true when a value matches (encodings/eval/conditions.lp)
+_REFUTABLE = frozenset({"StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike"})
+
+
+def _refuted(st, context: dict) -> bool:
+    """Whether a clause of the statement's Condition is false for every request the analysis
+    builds for a principal whose derived keys and tags are ``context``: a clause on
+    aws:PrincipalTag/*, aws:PrincipalArn or aws:PrincipalAccount (the principal's tags are known,
+    so a tag it lacks is absent: Analyzer.request) with a plain positive operator, no IfExists and
+    no policy variable, that no value of the principal meets."""
+    for cond in st.conditions:
+        key = cond.key.lower()
+        if not (key.startswith("aws:principaltag/") or key in ("aws:principalarn", "aws:principalaccount")):
+            continue
+        if cond.base not in _REFUTABLE or cond.if_exists or cond.quantifier or any("${" in v for v in cond.values):
+            continue
+        values = context.get(key)
+        if not values or not any(match.value_matches(cond.base, pv, rv) for pv in cond.values for rv in values):
+            return True
+    return False
+
+
 _VARIABLE = re.compile(r"\$\{[^{}]*\}")
 
 
@@ -835,10 +871,14 @@ class _Layers:
     boundary_key: tuple
     boundary: list
     scps: list  # [(key, policies of the level)]: the SCP levels that apply
+    refuted: dict = field(default_factory=dict)  # id(statements) -> indexes of Allows left out (_refuted)
     signature: tuple = ()
 
     def __post_init__(self):
         self.signature = (self.identity_key, self.boundary_key, tuple(k for k, _ in self.scps))
+
+    def skip(self, pol) -> frozenset:
+        return self.refuted.get(id(pol.statements), _NONE)
 
 
 def _ids(pols) -> tuple:

@@ -264,3 +264,61 @@ def test_rules_solved_in_a_forked_process_or_here_give_the_same_report(estates, 
     here = escalations(Analyzer(est))
     assert json.dumps(forked.as_json(), sort_keys=True) == json.dumps(here.as_json(), sort_keys=True)
     assert forked.findings or name == "example"
+
+
+# (Condition clause, role tags, whether the evaluation can allow the role's request)
+_CLAUSES = [
+    ({"StringLike": {"aws:PrincipalTag/QuickSetupManagerID": "*"}}, {}, False),  # tag absent
+    ({"StringLike": {"aws:PrincipalTag/QuickSetupManagerID": "*"}}, {"QuickSetupManagerID": "m-1"}, True),
+    ({"StringEquals": {"aws:PrincipalTag/team": "ops"}}, {"team": "dev"}, False),
+    ({"StringEquals": {"aws:PrincipalTag/team": ["dev", "ops"]}}, {"Team": "ops"}, True),  # keys ignore case
+    ({"StringEqualsIgnoreCase": {"aws:PrincipalTag/team": "OPS"}}, {"team": "ops"}, True),
+    ({"StringEqualsIfExists": {"aws:PrincipalTag/team": "ops"}}, {}, True),  # IfExists: absent is true
+    ({"StringNotEquals": {"aws:PrincipalTag/team": "ops"}}, {}, True),  # negated: absent is true
+    ({"StringNotEquals": {"aws:PrincipalTag/team": "ops"}}, {"team": "ops"}, False),  # (not refuted here)
+    ({"ForAllValues:StringEquals": {"aws:PrincipalTag/team": "ops"}}, {}, True),  # no values: true
+    ({"Null": {"aws:PrincipalTag/team": "true"}}, {}, True),
+    ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/ops-*"}}, {}, False),
+    ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/v*"}}, {}, True),
+    ({"StringEquals": {"aws:PrincipalAccount": "444455556666"}}, {}, False),
+    ({"StringEquals": {"aws:PrincipalAccount": "400000000001"}}, {}, True),
+    ({"StringEquals": {"aws:PrincipalTag/team": "${aws:PrincipalTag/other}"}}, {"team": "x", "other": "x"}, True),
+    ({"StringEquals": {"aws:PrincipalTag/team": "${aws:PrincipalTag/other}"}}, {"team": "x", "other": "y"}, False),
+    ({"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}, {}, True),  # unknown: open, not refuted
+]
+
+
+def test_an_allow_the_principal_refutes_is_left_out_and_no_other(tmp_path):
+    """The filter leaves out an identity Allow whose condition the principal's own tags, ARN or
+    account refute (escalate._refuted); every such request is denied by the evaluation, and every
+    request the evaluation allows, on its own or under conditions, is kept.  AWS, "IAM JSON policy
+    elements: Condition operators": "If the key that you specify in a policy condition is not
+    present in the request context, the values do not match" (positive operators), while
+    ...IfExists, negated operators and ForAllValues are true for an absent key."""
+    acct = "400000000001"
+    target = f"arn:aws:iam::{acct}:role/target"
+    roles = [{"RoleName": "target", "Arn": target, "Path": "/", "RoleId": "AROATARGET", "Tags": [],
+              "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []},
+              "RolePolicyList": [], "AttachedManagedPolicies": []}]
+    for i, (clause, tags, _) in enumerate(_CLAUSES):
+        doc = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iam:AttachRolePolicy", "Resource": "*", "Condition": clause}]}
+        roles.append({"RoleName": f"v{i}", "Arn": f"arn:aws:iam::{acct}:role/v{i}", "Path": "/", "RoleId": f"AROAV{i}",
+                      "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                      "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []},
+                      "RolePolicyList": [{"PolicyName": "p", "PolicyDocument": doc}], "AttachedManagedPolicies": []})
+    d = tmp_path / "accounts" / acct
+    d.mkdir(parents=True)
+    (d / "authorization-details.json").write_text(json.dumps(
+        {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": roles, "Policies": []}))
+    an = Analyzer(load(str(tmp_path)))
+    may = _MayAllow(an)
+    xs = [f"arn:aws:iam::{acct}:role/v{i}" for i in range(len(_CLAUSES))]
+    decisions = evaluate([an.request(x, "iam:attachrolepolicy", target, None, None, True) for x in xs])
+    granted = [d.decision in ("Allowed", "ConditionallyAllowed") for d in decisions]
+    assert granted == [ok for *_, ok in _CLAUSES]  # the estate says what the clauses meant to
+    kept = [may.could(x, "iam:attachrolepolicy", target) for x in xs]
+    assert [i for i, (k, g) in enumerate(zip(kept, granted)) if g and not k] == []
+    # left out: the clauses on the principal's own keys that it does not meet
+    assert [i for i, k in enumerate(kept) if not k] == [0, 2, 10, 12]
+    assert [may.scope(x, "iam:attachrolepolicy") == [] for x in xs] == [not k for k in kept]
