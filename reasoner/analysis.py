@@ -356,38 +356,11 @@ class Analyzer:
         resource_tags: Optional[dict] = None,
     ) -> Request:
         """The request `principal` would make, with every policy the estate puts in force."""
-        who = match.principal_info(principal)
-        base = self.base(principal)
-        p = self.principals.get(base)
-        identity: list[Policy] = []
-        boundary: list[Policy] = []
-        scps: list = []
-        mgmt = False
-        slr = False
-        if p is not None:
-            identity = [pol for pol, _ in self._identity[base]]
-            b = self.estate.boundary_of(base)
-            if b is not None:
-                boundary = [b]
-            levels = self._levels("scp", p.account)
-            if levels is None:
-                mgmt = True
-            else:
-                scps = levels
-            slr = isinstance(p, Role) and p.service_linked
-        elif who.kind in ("user", "role", "session", "root") and who.account and who.account not in self.estate.accounts:
-            # a principal of an account the estate does not hold: its own policies are unknown,
-            # so they are taken to allow (the answer says so)
-            identity = [_allow_all(who.account)]
-        elif who.kind == "root" and who.account in self.estate.accounts:
-            levels = self._levels("scp", who.account)
-            mgmt = levels is None
-            scps = levels or []
-        res_account = self.resource_account(resource, resource_account)
-        rcps = self._levels("rcp", res_account) if res_account else []
+        who, identity, boundary, scps, mgmt, slr, known_tags = self._memo("side", principal, self._principal_side)
+        res_account, rcps, res_ctx = self._memo("resource side", (resource, resource_account), self._resource_side)
         ctx = dict(self._memo("principal", principal, self.principal_context))
-        ctx.update(self._memo("resource", res_account, self.resource_context))
-        known = ["aws:principaltag/"] if p is not None else []
+        ctx.update(res_ctx)
+        known = ["aws:principaltag/"] if known_tags else []
         absent = set(k.lower() for k in absent)
         if who.kind != "service":
             # only AWS service principals carry these
@@ -405,6 +378,7 @@ class Analyzer:
                 ctx[f"aws:resourcetag/{k.lower()}"] = [str(v)]
         if context:
             ctx.update({k.lower(): (v if isinstance(v, list) else [v]) for k, v in context.items()})
+        assumes = action.lower().startswith("sts:assumerole")
         return Request(
             id=rid if rid is not None else principal,
             principal=principal,
@@ -412,11 +386,11 @@ class Analyzer:
             resource=resource,
             resource_account=res_account or who.account,
             context=ctx,
-            identity=identity,
-            resource_policy=self.resource_policy(action, resource),
+            identity=list(identity),
+            resource_policy=self._memo("resource policy", (assumes, resource), self._resource_policy_of),
             scps=scps,
             rcps=rcps or [],
-            boundary=boundary,
+            boundary=list(boundary),
             wildcard_only=wildcard_only,
             unknown_context=unknown,
             absent_keys=frozenset(absent),
@@ -426,6 +400,50 @@ class Analyzer:
             management_principal=mgmt,
             management_resource=rcps is None,
         )
+
+    def _principal_side(self, principal: str) -> tuple:
+        """What a principal's requests have in force, whatever they ask: (who, identity policies,
+        boundary, SCP levels, management principal?, service-linked role?, tags known?)."""
+        who = match.principal_info(principal)
+        base = self.base(principal)
+        p = self.principals.get(base)
+        identity: tuple = ()
+        boundary: tuple = ()
+        scps: list = []
+        mgmt = False
+        slr = False
+        if p is not None:
+            identity = tuple(pol for pol, _ in self._identity[base])
+            b = self.estate.boundary_of(base)
+            if b is not None:
+                boundary = (b,)
+            levels = self._levels("scp", p.account)
+            if levels is None:
+                mgmt = True
+            else:
+                scps = levels
+            slr = isinstance(p, Role) and p.service_linked
+        elif who.kind in ("user", "role", "session", "root") and who.account and who.account not in self.estate.accounts:
+            # a principal of an account the estate does not hold: its own policies are unknown,
+            # so they are taken to allow (the answer says so)
+            identity = (_allow_all(who.account),)
+        elif who.kind == "root" and who.account in self.estate.accounts:
+            levels = self._levels("scp", who.account)
+            mgmt = levels is None
+            scps = levels or []
+        return who, identity, boundary, scps, mgmt, slr, p is not None
+
+    def _resource_side(self, key: tuple) -> tuple:
+        """What requests on a resource have in force, whoever asks: (its account, RCP levels,
+        context keys of the resource's account)."""
+        resource, given = key
+        res_account = self.resource_account(resource, given)
+        rcps = self._levels("rcp", res_account) if res_account else []
+        return res_account, rcps, self._memo("resource", res_account, self.resource_context)
+
+    def _resource_policy_of(self, key: tuple) -> Optional[Policy]:
+        assumes, resource = key
+        return self.resource_policy("sts:AssumeRole" if assumes else "", resource)
 
     def _memo(self, kind: str, key, compute):
         """What the estate says of a principal or account, worked out once (the estate does not

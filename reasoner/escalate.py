@@ -586,6 +586,7 @@ class _MayAllow:
         self._arns: list = []
         self._ranges: dict = {}  # Resource pattern -> (service, literal start), () when unlimited
         self._held_arns: dict = {}  # (action is sts:AssumeRole*) -> those with a resource-based policy
+        self._keys: dict = {}  # keys of policies (ids of their statements, ...) -> a number
 
     def could(self, principal: str, action: str, resource: str) -> bool:
         if "*" in resource or "?" in resource or action == "sts:getcalleridentity":
@@ -675,8 +676,13 @@ class _MayAllow:
                 if gone:
                     refuted[id(pol.statements)] = gone
             rkey = tuple(sorted(refuted.items()))
-            layers = _Layers(who.account, (_ids(req.identity), rkey), req.identity, (_ids(req.boundary), rkey), req.boundary,
-                             [(_ids(level), level) for level in scps], refuted)
+            # keys as small numbers: the filter's memos are looked up for every request
+            key = self._keys.setdefault
+            ikey = key((_ids(req.identity), rkey), len(self._keys))
+            bkey = key((_ids(req.boundary), rkey), len(self._keys))
+            levels = [(key(_ids(level), len(self._keys)), level) for level in scps]
+            layers = _Layers(who.account, ikey, req.identity, bkey, req.boundary, levels, refuted,
+                             key((ikey, bkey, tuple(k for k, _ in levels)), len(self._keys)))
         self._probe[principal] = layers
         return layers
 
@@ -774,9 +780,9 @@ class _MayAllow:
         return self._allows(layers.identity_key, layers.identity, action, resource, layers.refuted) and (
             not layers.boundary or self._allows(layers.boundary_key, layers.boundary, action, resource, layers.refuted))
 
-    def _allows(self, key: tuple, pols, action: str, resource: str, refuted: Optional[dict] = None) -> bool:
-        """Whether the policies (``key``: the ids of their statements, and of those of their
-        statements left out, ``refuted``) have an Allow that could admit the action on the
+    def _allows(self, key: int, pols, action: str, resource: str, refuted: Optional[dict] = None) -> bool:
+        """Whether the policies (``key``: the number standing for the ids of their statements and
+        of those of their statements left out, ``refuted``) have an Allow that could admit the action on the
         resource; remembered, since principals of an account share their SCP levels and many
         share a boundary."""
         hit = self._hits.get((key, action, resource))
@@ -786,7 +792,7 @@ class _MayAllow:
             hit = self._hits[(key, action, resource)] = self._allows_now(key, pols, action, resource, refuted or {})
         return hit
 
-    def _allows_now(self, key: tuple, pols, action: str, resource: str, refuted: dict) -> bool:
+    def _allows_now(self, key: int, pols, action: str, resource: str, refuted: dict) -> bool:
         got = self._scopes.get((key, action))
         if got is None:
             pats = [pat for pol in pols for pat in self._resources(pol, action, refuted.get(id(pol.statements), _NONE))]
@@ -862,20 +868,17 @@ def _loosened(pattern: str) -> str:
 
 @dataclass
 class _Layers:
-    """The policies in force for a principal's requests, with the ids of their statements (keys:
-    principals that hold the same policies ask the same questions)."""
+    """The policies in force for a principal's requests, with keys that stand for the ids of
+    their statements (principals that hold the same policies ask the same questions)."""
 
     account: Optional[str]
-    identity_key: tuple
+    identity_key: int
     identity: list
-    boundary_key: tuple
+    boundary_key: int
     boundary: list
     scps: list  # [(key, policies of the level)]: the SCP levels that apply
-    refuted: dict = field(default_factory=dict)  # id(statements) -> indexes of Allows left out (_refuted)
-    signature: tuple = ()
-
-    def __post_init__(self):
-        self.signature = (self.identity_key, self.boundary_key, tuple(k for k, _ in self.scps))
+    refuted: dict  # id(statements) -> indexes of Allows left out (_refuted)
+    signature: int  # the key of all of them
 
     def skip(self, pol) -> frozenset:
         return self.refuted.get(id(pol.statements), _NONE)
