@@ -586,6 +586,7 @@ class _MayAllow:
         self._arns: list = []
         self._ranges: dict = {}  # Resource pattern -> (service, literal start), () when unlimited
         self._held_arns: dict = {}  # (action is sts:AssumeRole*) -> those with a resource-based policy
+        self._never: dict = {}  # (keys of the SCP levels and boundary, action) -> never()
         self._keys: dict = {}  # keys of policies (ids of their statements, ...) -> a number
 
     def could(self, principal: str, action: str, resource: str) -> bool:
@@ -642,6 +643,14 @@ class _MayAllow:
         layers = self._layers(principal)
         if layers is None or action == "sts:getcalleridentity":
             return False
+        # (principals of an account share their SCP levels, many share a boundary)
+        key = (tuple(k for k, _ in layers.scps), layers.boundary_key, action)
+        got = self._never.get(key)
+        if got is None:
+            got = self._never[key] = self._never_now(layers, action)
+        return got
+
+    def _never_now(self, layers: "_Layers", action: str) -> bool:
         for _, level in layers.scps:
             if not any(self._resources(pol, action) for pol in level):
                 return True
