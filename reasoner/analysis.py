@@ -583,19 +583,21 @@ class Analyzer:
 
     # ------------------------------------------------------------------ chains
 
-    def assumers(self, roles: Sequence[str], context=None, absent=()) -> dict[str, list[tuple[str, Decision, Request]]]:
+    def assumers(self, roles: Sequence[str], context=None, absent=(), exact_conditions: bool = False) -> dict[str, list[tuple[str, Decision, Request]]]:
         """For each role, who may assume it (one batch of `sts:AssumeRole` evaluations).  Without
-        request context the answers are kept: later questions reuse the edges found."""
+        request context the answers are kept: later questions reuse the edges found.  The residual
+        conditions of the edges are computed when first read, or with ``exact_conditions`` in the
+        same batch (when every edge's will be read)."""
         cacheable = not context and not absent
         cache = self.__dict__.setdefault("_assumers_cache", {})
         if cacheable and all(r in cache for r in roles):
             return {r: cache[r] for r in roles}
         if cacheable:
             todo = [r for r in roles if r not in cache]
-            got = self._assumers(todo, None, ())
+            got = self._assumers(todo, None, (), exact_conditions)
             cache.update(got)
             return {r: cache[r] for r in roles}
-        return self._assumers(roles, context, absent)
+        return self._assumers(roles, context, absent, exact_conditions)
 
     def _assumers_not_services(self, roles: Sequence[str], context=None, absent=()) -> dict[str, tuple[list, frozenset]]:
         """:meth:`assumers` without service principals (services act through workloads: see
@@ -617,7 +619,7 @@ class Analyzer:
             out[r] = kept
         return out
 
-    def _assumers(self, roles: Sequence[str], context=None, absent=()) -> dict[str, list[tuple[str, Decision, Request]]]:
+    def _assumers(self, roles: Sequence[str], context=None, absent=(), exact_conditions: bool = False) -> dict[str, list[tuple[str, Decision, Request]]]:
         reqs: list[Request] = []
         for role in roles:
             r = self.principals.get(role)
@@ -629,8 +631,8 @@ class Analyzer:
                     continue
                 reqs.append(self.request(c, ASSUME, role, context, r.account, True, absent, rid=(role, c)))
         out: dict[str, list] = {role: [] for role in roles}
-        # the conditions of an edge are computed when a chain through it is reported
-        for req, d in zip(reqs, self._evaluate(reqs, "role trust", exact_conditions=False)):
+        # the conditions of an edge are computed when a chain through it is reported (unless asked)
+        for req, d in zip(reqs, self._evaluate(reqs, "role trust", exact_conditions=exact_conditions)):
             if d.decision in ("Allowed", "ConditionallyAllowed"):
                 out[req.id[0]].append((req.principal, d, req))
         return out

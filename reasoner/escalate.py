@@ -215,9 +215,35 @@ def _answer(name: str, *strings: str) -> tuple:
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?\d+|-?[_a-z][A-Za-z0-9_\']*|[(),]|#inf|#sup')
 
 
+# a shown atom as most are: a name and arguments that are strings without escapes, numbers,
+# constants, or a function of one such string (`raise("...")`)
+_FLAT_ARG = r'"[^"\\]*"|-?\d+|[a-z_][A-Za-z0-9_\']*(?:\("[^"\\]*"\))?'
+_FLAT = re.compile(rf'([a-z_][A-Za-z0-9_\']*)\(((?:{_FLAT_ARG})(?:,(?:{_FLAT_ARG}))*)\)\Z')
+_FLAT_ARGS = re.compile(r'"([^"\\]*)"|(-?\d+)|([a-z_][A-Za-z0-9_\']*)(?:\("([^"\\]*)"\))?')
+
+
 def _read(text: str) -> _T:
     """The term clingo wrote as ``text`` (``shown_texts``: strings with `\\`, `"` and newline
     escaped, tuples with a trailing comma when they have one element)."""
+    m = _FLAT.match(text)
+    if m is not None:
+        args = []
+        for a in _FLAT_ARGS.finditer(m.group(2)):
+            c = a.group(0)[0]
+            if c == '"':
+                args.append(_T(_STRING, string=a.group(1)))
+            elif c == "-" or c.isdigit():
+                args.append(_T(_NUMBER, number=int(a.group(2))))
+            elif a.group(4) is not None:
+                args.append(_T(_FUNCTION, a.group(3), (_T(_STRING, string=a.group(4)),)))
+            else:
+                args.append(_T(_FUNCTION, a.group(3)))
+        return _T(_FUNCTION, m.group(1), tuple(args))
+    return _read_any(text)
+
+
+def _read_any(text: str) -> _T:
+    """:func:`_read` for any term."""
     toks = _TOKENS.findall(text)
     if sum(map(len, toks)) != len(text):  # something between the tokens: no term clingo wrote
         raise ValueError(f"not a term as clingo writes one: {text!r}")
@@ -406,7 +432,9 @@ def escalations(
             if overlap:
                 overlap = False
                 tick("role trust: edges into administrators")
-                edges.into(admin_roles)
+                # with their exact residual conditions (each is a finding's proof): decided
+                # again later, they would be grounded twice
+                edges.into(admin_roles, exact_conditions=True)
                 admin_edges = True
             if stage == "after":
                 # while the rules run: the exact residual conditions of the permissions decided
@@ -417,8 +445,8 @@ def escalations(
                 complete(d for d, _ in decided.values())
             out = solver.receive()
             if admin_edges:
-                # the residual conditions of the edges into administrators (each is a finding's
-                # proof), in forked processes, while this process reads what the rules need
+                # the residual conditions of the other edges known by now, in forked processes
+                # (when there are many), while this process reads what the rules need
                 admin_edges = False
                 completing = Completing(d for d, _ in edges.decisions.values())
             answers = []
@@ -495,14 +523,17 @@ def escalations(
             for name, texts in kept.get(part, {}).items():
                 shown[name] = shown.get(name, []) + texts
         shown.update(kept.get("after", {}))  # what `after` derives is its own
-        shown = {name: [_read(t) for t in texts] for name, texts in shown.items() if name in _READ}
-        if on_demand and edges.ways(shown.get("escalation", []), admins, max_steps):
+        escalation = [_read(t) for t in shown.get("escalation", [])]
+        if on_demand and edges.ways(escalation, admins, max_steps):
             # the escalations stay (their options read edges into administrators and those asked
-            # for by need_edges_*, known already): the ways are decided again, alone
+            # for by need_edges_*, known already): the ways are decided again, alone (and what
+            # `after` said of them is not read)
             tick("ways to arbitrary permissions")
             again = solver.run("ways", prog.new_facts(), [])
             for name in ("raised", "admin_dist", "next_step"):
-                shown[name] = [_read(t) for t in again if t.partition("(")[0] == name]
+                shown[name] = [t for t in again if t.partition("(")[0] == name]
+        shown = {name: [_read(t) for t in texts] for name, texts in shown.items() if name in _READ and name != "escalation"}
+        shown["escalation"] = escalation
     finally:
         solver.close()
         if completing is not None:
@@ -1001,12 +1032,12 @@ class _Edges:
             return None
         return self.decisions.get((who, role), ())
 
-    def into(self, roles: Sequence[str]) -> int:
+    def into(self, roles: Sequence[str], exact_conditions: bool = False) -> int:
         todo = [r for r in roles if r not in self.into_of and isinstance(self.analyzer.principals.get(r), Role)]
         if not todo:
             return 0
         added = 0
-        for role, lst in self.analyzer.assumers(todo).items():
+        for role, lst in self.analyzer.assumers(todo, exact_conditions=exact_conditions).items():
             got = self.into_of[role] = set()
             for who, d, req in lst:
                 if "." in who and not who.startswith("arn:"):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from reasoner import match, staged
+from reasoner import escalate, match, staged
 from reasoner.analysis import Analyzer
 from reasoner.escalate import _MayAllow, _required_actions, escalations, rule_files
 from reasoner.evaluate import evaluate
@@ -241,13 +241,29 @@ def test_terms_read_back_from_their_text_are_the_symbols():
         args = [rand_term(depth + 1) for _ in range(rng.randrange(0, 4))]
         return clingo.Function("" if k == 3 else rng.choice(["raise", "escalation", "f"]), args)
 
-    syms = [clingo.Function("escalation", [rand_term(0) for _ in range(4)]) for _ in range(400)]
+    def flat_term():
+        """As most shown atoms' arguments are (read by a shorter way: escalate._FLAT)."""
+        k = rng.randrange(4)
+        plain = [c for c in alphabet if c not in ('"', '\\', '\n')]
+        text = "".join(rng.choice(plain) for _ in range(rng.randrange(0, 8)))
+        if k == 0:
+            return clingo.String(text)
+        if k == 1:
+            return clingo.Number(rng.randrange(-50, 50))
+        if k == 2:
+            return clingo.Function(rng.choice(["admin", "lambda", "x_1", "sts_assume_role"]))
+        return clingo.Function("raise", [clingo.String(text)])
+
+    flat = [clingo.Function("escalation", [flat_term() for _ in range(rng.randrange(1, 6))]) for _ in range(300)]
+    assert all(escalate._FLAT.match(str(s)) for s in flat)
+    syms = [clingo.Function("escalation", [rand_term(0) for _ in range(4)]) for _ in range(400)] + flat
+    assert sum(bool(escalate._FLAT.match(str(s))) for s in syms[:400]) > 10  # (some random ones are flat too)
     terms = [_read(str(s)) for s in syms]
     for s, t in zip(syms, terms):
         assert (str(t), repr(t)) == (str(s), repr(s))
         assert staged.symbol(t.plain()) == s  # as the solver's process states it
     assert sorted(range(len(syms)), key=lambda i: str(tuple(syms[i].arguments))) == sorted(range(len(syms)), key=lambda i: str(tuple(terms[i].arguments)))
-    for bad in ['p("a\\q")', "p(1", "p(1))", "P", ""]:
+    for bad in ['p("a\\q")', "p(1", "p(1))", "P", "", "p(,)", 'p("a"b)', "p(-a)x"]:
         with pytest.raises(ValueError):
             _read(bad)
 
