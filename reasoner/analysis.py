@@ -20,10 +20,10 @@ import clingo
 
 from . import match
 from .estate import Estate, Role, User
-from .evaluate import Decision, complete, evaluate
-from .facts import add_fact_tuples, number, shown_texts, string
+from .evaluate import Decision, Evaluating, complete, evaluate
+from .facts import add_fact_tuples, number, shown_texts
 from .memo import once_per_key
-from .model import Policy, PolicyKind, Statement
+from .model import Policy, PolicyKind
 from .parse import gc_paused, parse_policy
 from .paths import encoding_file
 from .request import Request
@@ -599,6 +599,21 @@ class Analyzer:
             return {r: cache[r] for r in roles}
         return self._assumers(roles, context, absent, exact_conditions)
 
+    def assumers_later(self, roles: Sequence[str], exact_conditions: bool = False):
+        """:meth:`assumers` (without request context) begun in forked processes: a function that
+        waits for them and returns what :meth:`assumers` returns, and one that stops them."""
+        cache = self.__dict__.setdefault("_assumers_cache", {})
+        todo = [r for r in roles if r not in cache]
+        reqs = self._assumer_requests(todo, None, ())
+        pending = Evaluating(reqs, exact_conditions) if reqs else None
+
+        def finish() -> dict:
+            if todo:
+                cache.update(self._assumer_edges(todo, reqs, pending.result() if pending is not None else []))
+            return {r: cache[r] for r in roles}
+
+        return finish, (pending.cancel if pending is not None else (lambda: None))
+
     def _assumers_not_services(self, roles: Sequence[str], context=None, absent=()) -> dict[str, tuple[list, frozenset]]:
         """:meth:`assumers` without service principals (services act through workloads: see
         escalations), and the set of those principals; kept with the edges when those are kept."""
@@ -620,6 +635,11 @@ class Analyzer:
         return out
 
     def _assumers(self, roles: Sequence[str], context=None, absent=(), exact_conditions: bool = False) -> dict[str, list[tuple[str, Decision, Request]]]:
+        reqs = self._assumer_requests(roles, context, absent)
+        # the conditions of an edge are computed when a chain through it is reported (unless asked)
+        return self._assumer_edges(roles, reqs, self._evaluate(reqs, "role trust", exact_conditions=exact_conditions))
+
+    def _assumer_requests(self, roles: Sequence[str], context=None, absent=()) -> list[Request]:
         reqs: list[Request] = []
         for role in roles:
             r = self.principals.get(role)
@@ -630,9 +650,11 @@ class Analyzer:
                 if c == role:
                     continue
                 reqs.append(self.request(c, ASSUME, role, context, r.account, True, absent, rid=(role, c)))
+        return reqs
+
+    def _assumer_edges(self, roles: Sequence[str], reqs: list, decisions: list) -> dict[str, list[tuple[str, Decision, Request]]]:
         out: dict[str, list] = {role: [] for role in roles}
-        # the conditions of an edge are computed when a chain through it is reported (unless asked)
-        for req, d in zip(reqs, self._evaluate(reqs, "role trust", exact_conditions=exact_conditions)):
+        for req, d in zip(reqs, decisions):
             if d.decision in ("Allowed", "ConditionallyAllowed"):
                 out[req.id[0]].append((req.principal, d, req))
         return out

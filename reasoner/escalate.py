@@ -391,39 +391,44 @@ def escalations(
     # the edges into administrators are evaluated while the rules' first stage runs, when that
     # stage reads no edge (staged.Stages: `base`, or the edges asked for)
     overlap = on_demand and split is not None and split.first in ("base", "edges")
+    admin_edges_later = None
     if on_demand:
         edges.services(roles)
-        if not overlap:
+        if overlap:
+            # begun now, in forked processes, while the facts of the rules' first stage are made;
+            # taken in (added to the facts) once that stage runs, which reads no edge.  With
+            # their exact residual conditions: each is a finding's proof (decided again later,
+            # they would be grounded twice)
+            admin_edges_later = edges.into_later(admin_roles, exact_conditions=True)
+        else:
             edges.into(admin_roles)
     else:
         edges.into(roles)
 
     # -- 3. may(X, A) for the actions the rules require (only for the principal asked about and
     #    the roles it can reach, when one is given)
-    actors = None
-    if principal is not None:
-        actors = _reachable(principal, edges.decisions)
-    scoped = _scoped_actions(prog.files)
-    for a in sorted(_required_actions(prog.files)):
-        for x in sorted(analyzer.candidates(a)):
-            if (actors is None or x in actors) and not allows.never(x, a):
-                prog.fact("may", x, a)
-                if a in scoped:
-                    reach = allows.scope(x, a)
-                    if reach is None:
-                        prog.fact("scope_all", x, a)
-                    for arn in reach or ():
-                        prog.fact("in_scope", x, a, arn)
+    try:
+        actors = None
+        if principal is not None:
+            actors = _reachable(principal, edges.decisions)
+        _may_facts(prog, analyzer, allows, actors)
+    except BaseException:
+        if admin_edges_later is not None:
+            admin_edges_later[1]()
+        raise
 
     # -- 4. the requests the rules need, and 5. the rules decide; until the rules need nothing
     #    more (requests, edges, or edges on the ways to arbitrary permissions)
     tick("candidate methods")
     decided: dict = {}
     answers: list = []  # can/can_if facts of the requests evaluated, not yet handed over (plain)
-    solver = staged.Worker(staged.Solver(prog.files, split))
     completing = None
     admin_edges = False
+    solver = None
     try:
+        solver = staged.Worker(staged.Solver(prog.files, split))
+        if admin_edges_later is None:
+            overlap = False
         stage = split.first if split is not None else "before"
         grown = split.grown if split is not None else "before"  # the stage that reads new edges
         kept: dict = {}  # stage -> name -> texts of the atoms shown
@@ -432,9 +437,8 @@ def escalations(
             if overlap:
                 overlap = False
                 tick("role trust: edges into administrators")
-                # with their exact residual conditions (each is a finding's proof): decided
-                # again later, they would be grounded twice
-                edges.into(admin_roles, exact_conditions=True)
+                admin_edges_later[0]()
+                admin_edges_later = None
                 admin_edges = True
             if stage == "after":
                 # while the rules run: the exact residual conditions of the permissions decided
@@ -535,9 +539,12 @@ def escalations(
         shown = {name: [_read(t) for t in texts] for name, texts in shown.items() if name in _READ and name != "escalation"}
         shown["escalation"] = escalation
     finally:
-        solver.close()
+        if solver is not None:
+            solver.close()
         if completing is not None:
             completing.cancel()
+        if admin_edges_later is not None:
+            admin_edges_later[1]()
     titles = _titles(prog.files)
     requires = _requires(prog.files)
     usable_raise = {tuple(_str(v) for v in s.arguments[:4]) for s in shown.get("raised", [])}
@@ -585,6 +592,23 @@ def escalations(
     findings.sort(key=lambda f: (f.steps_to_admin is None, f.principal, f.method, f.target))
     missing = [m for m in est.missing]
     return Escalations(findings, sorted(admins), missing, admin_conditions)
+
+
+def _may_facts(prog: "_Program", analyzer: Analyzer, allows: "_MayAllow", actors: Optional[set]) -> None:
+    """may(X, A) for the actions the rules require and the principals whose requests for them
+    could be allowed (``actors`` only, when given), and where the rules read them, the resources
+    in X's reach: in_scope(X, A, Res), or scope_all(X, A) when it is not limited."""
+    scoped = _scoped_actions(prog.files)
+    for a in sorted(_required_actions(prog.files)):
+        for x in sorted(analyzer.candidates(a)):
+            if (actors is None or x in actors) and not allows.never(x, a):
+                prog.fact("may", x, a)
+                if a in scoped:
+                    reach = allows.scope(x, a)
+                    if reach is None:
+                        prog.fact("scope_all", x, a)
+                    for arn in reach or ():
+                        prog.fact("in_scope", x, a, arn)
 
 
 class _MayAllow:
@@ -1033,11 +1057,24 @@ class _Edges:
         return self.decisions.get((who, role), ())
 
     def into(self, roles: Sequence[str], exact_conditions: bool = False) -> int:
-        todo = [r for r in roles if r not in self.into_of and isinstance(self.analyzer.principals.get(r), Role)]
+        todo = self._todo(roles)
+        return self._into(self.analyzer.assumers(todo, exact_conditions=exact_conditions)) if todo else 0
+
+    def into_later(self, roles: Sequence[str], exact_conditions: bool = False):
+        """:meth:`into` begun in forked processes (``Analyzer.assumers_later``): a function that
+        waits for them and adds the edges (returning how many), and one that stops them."""
+        todo = self._todo(roles)
         if not todo:
-            return 0
+            return (lambda: 0), (lambda: None)
+        finish, cancel = self.analyzer.assumers_later(todo, exact_conditions)
+        return (lambda: self._into(finish())), cancel
+
+    def _todo(self, roles: Sequence[str]) -> list:
+        return [r for r in roles if r not in self.into_of and isinstance(self.analyzer.principals.get(r), Role)]
+
+    def _into(self, found: dict) -> int:
         added = 0
-        for role, lst in self.analyzer.assumers(todo, exact_conditions=exact_conditions).items():
+        for role, lst in found.items():
             got = self.into_of[role] = set()
             for who, d, req in lst:
                 if "." in who and not who.startswith("arn:"):

@@ -956,6 +956,52 @@ def _set_conditions(pending: list, reqs: list, decided: list) -> None:
             d.conditions = got[id(d._pending)]
 
 
+class Evaluating:
+    """:func:`evaluate` begun in forked processes, each deciding a slice of the requests chunk by
+    chunk, when there are enough requests and two cores or more: this process goes on meanwhile.
+    :meth:`result` waits for the decisions (or decides here when no process could be forked, or
+    one failed); :meth:`cancel` stops the processes."""
+
+    def __init__(self, requests: Sequence[Request], exact_conditions: bool = True):
+        self.requests = list(requests)
+        self.exact_conditions = exact_conditions
+        self.forked = None
+        jobs = _jobs()
+        if len(self.requests) >= PARALLEL_MIN and jobs > 1 and not _FORKED:
+            step = -(-len(self.requests) // jobs)
+            slices = [self.requests[i : i + step] for i in range(0, len(self.requests), step)]
+            started: list = []
+            for sl in slices:
+                got = _start(lambda sl=sl: _export_all(sl, _in_chunks(sl, exact_conditions)))
+                if got is None:
+                    _stop(started)
+                    return
+                started.append(got)
+            self.forked = (slices, started)
+
+    def result(self) -> list[Decision]:
+        if self.forked is not None:
+            forked, self.forked = self.forked, None
+            with gc_paused(long_lived=True):
+                got = _gathered(*forked)
+            if got is not None:
+                return got
+        return evaluate(self.requests, exact_conditions=self.exact_conditions)
+
+    def cancel(self) -> None:
+        if self.forked is not None:
+            _stop(self.forked[1])
+            self.forked = None
+
+
+def _in_chunks(part: Sequence[Request], exact_conditions: bool) -> list[Decision]:
+    out: list[Decision] = []
+    with gc_paused(long_lived=True):
+        for start in range(0, len(part), CHUNK):
+            out += _evaluate_chunk(part[start : start + CHUNK], exact_conditions)
+    return out
+
+
 class Completing:
     """:func:`complete` begun in forked processes: this process goes on meanwhile; :meth:`finish`
     waits for them and sets the conditions (or computes them here when no process could be

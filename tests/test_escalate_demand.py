@@ -338,3 +338,28 @@ def test_an_allow_the_principal_refutes_is_left_out_and_no_other(tmp_path):
     # left out: the clauses on the principal's own keys that it does not meet
     assert [i for i, k in enumerate(kept) if not k] == [0, 2, 10, 12]
     assert [may.scope(x, "iam:attachrolepolicy") == [] for x in xs] == [not k for k in kept]
+
+
+def test_edges_begun_in_forked_processes_are_the_edges(estates, monkeypatch, forks):
+    """`Analyzer.assumers_later` (the escalation driver begins the edges into administrators
+    while it states the rules' facts) gives the edges `assumers` gives, with the same decisions
+    and, asked for, their exact residual conditions."""
+    import reasoner.evaluate as ev
+
+    est = load(str(estates["org-11"]))
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 50)
+    an = Analyzer(est)
+    roles = sorted(a for a, p in an.principals.items() if type(p).__name__ == "Role")
+    finish, _ = an.assumers_later(roles, exact_conditions=True)
+    assert forks, "not begun in forked processes"
+    later = finish()
+    assert all(d._pending is None for lst in later.values() for _, d, _ in lst)
+    now = Analyzer(est).assumers(roles)
+
+    def plain(found):
+        return {r: sorted((who, d.decision, tuple(d.conditions), json.dumps(d.reasons, sort_keys=True)) for who, d, _ in lst) for r, lst in found.items()}
+
+    assert plain(later) == plain(now)
+    assert sum(len(v) for v in later.values()) > 50 and any(d.conditions for lst in later.values() for _, d, _ in lst)
+    assert an.assumers(roles[:3]) == {r: later[r] for r in roles[:3]}  # kept: asked again, the same edges

@@ -585,3 +585,35 @@ def test_conditions_completed_in_the_background_are_the_exact_ones(monkeypatch, 
         except ChildProcessError:
             pass
     assert any(d._pending is not None for d in again)  # nothing was set
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_evaluation_begun_in_forked_processes_gives_the_decisions(monkeypatch, forks, exact):
+    """`Evaluating` decides a batch in forked processes, each its slice chunk by chunk, while the
+    caller goes on; the decisions (reasons, residual conditions, those left for later included)
+    are those `evaluate` gives here.  Cancelled, its processes are gone."""
+    import os
+
+    import reasoner.evaluate as ev
+    from reasoner.request import request_from_json
+
+    reqs = [request_from_json(r) for r in _random_residual_requests(13, 300)]
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 100)
+    monkeypatch.setattr(ev, "CHUNK", 70)  # each process decides its slice in chunks
+    begun = ev.Evaluating(reqs, exact_conditions=exact)
+    assert len(forks) == 2
+    forked = begun.result()
+    assert all(d.reasons_of.by_handle is None for d in forked), "not decided in forked processes"
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    here = ev.evaluate(reqs, exact_conditions=exact)
+    assert [d.as_json() for d in forked] == [d.as_json() for d in here]
+    assert sum(d.decision == "ConditionallyAllowed" for d in here) > 20
+
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    stopped = ev.Evaluating(reqs, exact_conditions=exact)
+    pids = [pid for pid, _ in stopped.forked[1]]
+    stopped.cancel()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
