@@ -29,7 +29,8 @@ from . import match, staged
 from .analysis import Analyzer, _hop, _question, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
-from .evaluate import Completing, complete, derived_context, evaluate
+from . import evaluate as _evaluate
+from .evaluate import Completing, Evaluating, complete, derived_context, evaluate
 from .paths import encoding_file
 
 MAX_STEPS = 6
@@ -425,6 +426,7 @@ def escalations(
     completing = None
     admin_edges = False
     solver = None
+    early = None  # the first requests of a stage's, begun while the rest are read (Evaluating)
     try:
         solver = staged.Worker(staged.Solver(prog.files, split))
         if admin_edges_later is None:
@@ -479,6 +481,9 @@ def escalations(
                             continue
                         wildcard_only = res == "*" and _wildcard_only(a)
                         reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=key))
+                        if early is None and len(reqs) == _evaluate.CHUNK:
+                            # a chunk's worth: decided in forked processes while the rest are read
+                            early = Evaluating(reqs, exact_conditions=False)
                     else:
                         # `as_trusted`: the request once the role's trust policy names the actor
                         # (after the actor rewrote it); everything else in force stays as it is
@@ -495,7 +500,12 @@ def escalations(
             grew = edges.into(sorted(into)) + edges.out(sorted(out_of))
             if reqs:
                 tick(f"evaluating {len(reqs)} permission(s)")
-                for req, d in zip(reqs, evaluate(reqs, exact_conditions=False)):
+                if early is not None:
+                    first, early = early.result(), None
+                    decisions = first + evaluate(reqs[len(first):], exact_conditions=False)
+                else:
+                    decisions = evaluate(reqs, exact_conditions=False)
+                for req, d in zip(reqs, decisions):
                     if d.decision in _GRANTED:  # a finding's proof cites granted permissions only
                         decided[req.id] = (d, req)
                     suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
@@ -545,6 +555,8 @@ def escalations(
             completing.cancel()
         if admin_edges_later is not None:
             admin_edges_later[1]()
+        if early is not None:
+            early.cancel()
     titles = _titles(prog.files)
     requires = _requires(prog.files)
     usable_raise = {tuple(_str(v) for v in s.arguments[:4]) for s in shown.get("raised", [])}

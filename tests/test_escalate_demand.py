@@ -363,3 +363,32 @@ def test_edges_begun_in_forked_processes_are_the_edges(estates, monkeypatch, for
     assert plain(later) == plain(now)
     assert sum(len(v) for v in later.values()) > 50 and any(d.conditions for lst in later.values() for _, d, _ in lst)
     assert an.assumers(roles[:3]) == {r: later[r] for r in roles[:3]}  # kept: asked again, the same edges
+
+
+def test_requests_begun_while_the_rest_are_read_give_the_same_report(estates, monkeypatch, forks):
+    """Once a stage has asked for a chunk's worth of requests, the driver has them decided in
+    forked processes while it reads the rest (evaluate.Evaluating); the report is the one the
+    requests decided all at once give."""
+    import reasoner.escalate as esc
+    import reasoner.evaluate as ev
+
+    est = load(str(estates["org-11"]))
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 4)
+    begun = []
+
+    class Seen(ev.Evaluating):
+        def __init__(self, requests, exact_conditions=True):
+            begun.append(len(requests))
+            super().__init__(requests, exact_conditions)
+
+    monkeypatch.setattr(esc, "Evaluating", Seen)
+    monkeypatch.setattr(ev, "CHUNK", 8)
+    early = escalations(Analyzer(est))
+    assert 8 in begun, begun
+    monkeypatch.setattr(ev, "CHUNK", 10**6)
+    begun.clear()
+    once = escalations(Analyzer(est))
+    assert 8 not in begun
+    assert json.dumps(early.as_json(), sort_keys=True) == json.dumps(once.as_json(), sort_keys=True)
+    assert early.findings
