@@ -30,7 +30,7 @@ from .analysis import Analyzer, _hop, _question, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
 from . import evaluate as _evaluate
-from .evaluate import Completing, Evaluating, complete, derived_context, evaluate
+from .evaluate import Completing, Evaluating, _candidates, complete, derived_context, evaluate
 from .paths import encoding_file
 
 MAX_STEPS = 6
@@ -885,11 +885,10 @@ class _MayAllow:
         if got is not None and got[0] is pol.statements:
             return got[1]
         pats: list = []
-        for st in pol.statements:
+        # (the statements whose Action admits it, or whose NotAction does not exclude it, by the
+        # evaluation's index of the policy's actions)
+        for st in _candidates(pol, action.lower()):
             if st.effect != "Allow" or st.index in skip:
-                continue
-            hit = any(match.action_matches(a.lower(), action) for a in st.actions)
-            if hit == bool(st.not_action):
                 continue
             if st.resources is None or st.not_resource:
                 pats.append("*")

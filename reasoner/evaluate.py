@@ -325,7 +325,7 @@ def _candidates(pol: Policy, action: str) -> list[Statement]:
     entry = _INDEX.get(id(pol))
     if entry is None or entry[0] is not pol:
         exact: dict[str, list] = {}
-        wild: list = []
+        wild: dict[Optional[str], list] = {}  # service prefix (None: a wildcard in it) -> patterns
         nots: list = []
         for st in pol.statements:
             if st.not_action:
@@ -334,7 +334,9 @@ def _candidates(pol: Policy, action: str) -> list[Statement]:
             for a in st.actions:
                 a = a.lower()
                 if "*" in a or "?" in a:
-                    wild.append((a, st))
+                    service, colon, _ = a.partition(":")
+                    literal = colon and "*" not in service and "?" not in service
+                    wild.setdefault(service if literal else None, []).append((a, st))
                 else:
                     exact.setdefault(a, []).append(st)
         if len(_INDEX) > 100_000:
@@ -349,7 +351,9 @@ def _candidates(pol: Policy, action: str) -> list[Statement]:
             if st.index not in seen:
                 seen.add(st.index)
                 got.append(st)
-        for pat, st in wild:
+        # a pattern whose service prefix has no wildcard matches that service's actions only
+        service = action.partition(":")[0]
+        for pat, st in (*wild.get(service, ()), *wild.get(None, ())):
             if st.index not in seen and match.action_matches(pat, action):
                 seen.add(st.index)
                 got.append(st)

@@ -617,3 +617,33 @@ def test_evaluation_begun_in_forked_processes_gives_the_decisions(monkeypatch, f
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_statements_considered_for_an_action_are_those_its_patterns_admit():
+    """The evaluation reads, for each policy and action, the statements whose Action admits it
+    or whose NotAction does not exclude it; the policy's index (exact names, patterns by service
+    prefix, patterns with a wildcard in the service) finds exactly those a scan of every pattern
+    finds, whatever the case and wildcards."""
+    import random
+
+    from reasoner import match
+    from reasoner.evaluate import _candidates
+    from reasoner.model import PolicyKind
+    from reasoner.parse import parse_policy
+
+    rng = random.Random(3)
+    pieces = ["s3", "S3", "iam", "sts", "s?", "*3", "i*", "ec2", "lambda"]
+    names = ["GetObject", "getobject", "Get*", "*", "Pass?ole", "PassRole", "AssumeRole*", "List*Buckets", "?etObject"]
+    actions = sorted({f"{s.lower().replace('?', 'x').replace('*', 'x')}:{n.lower().replace('?', 'r').replace('*', 'x')}" for s in pieces for n in names}
+                     | {"s3:getobject", "iam:passrole", "sts:assumerole", "s3:listallmybuckets", "*", "ec2:runinstances"})
+    for _ in range(40):
+        statements = []
+        for _ in range(rng.randrange(1, 6)):
+            pats = [rng.choice(["*", f"{rng.choice(pieces)}:{rng.choice(names)}"]) for _ in range(rng.randrange(1, 4))]
+            key = "NotAction" if rng.random() < 0.2 else "Action"
+            statements.append({"Effect": rng.choice(["Allow", "Deny"]), key: pats, "Resource": "*"})
+        pol = parse_policy({"Version": "2012-10-17", "Statement": statements}, PolicyKind.IDENTITY, "p")
+        for action in actions:
+            scan = [st.index for st in pol.statements
+                    if any(match.action_matches(p.lower(), action) for p in st.actions) != bool(st.not_action)]
+            assert [st.index for st in _candidates(pol, action)] == scan, (action, statements)
