@@ -357,21 +357,14 @@ class Analyzer:
     ) -> Request:
         """The request `principal` would make, with every policy the estate puts in force."""
         who, identity, boundary, scps, mgmt, slr, known_tags = self._memo("side", principal, self._principal_side)
-        res_account, rcps, res_ctx = self._memo("resource side", (resource, resource_account), self._resource_side)
-        ctx = dict(self._memo("principal", principal, self.principal_context))
-        ctx.update(res_ctx)
+        res_account, rcps = self._memo("resource side", (resource, resource_account), self._resource_side)
+        # the context and what is known of its keys, worked out once per principal and resource
+        # account (requests share them: they are read, never changed), copied to be added to
+        ctx, excluded = self._memo("context", (principal, res_account), self._context)
+        if resource_tags is not None or context:
+            ctx = dict(ctx)
         known = ["aws:principaltag/"] if known_tags else []
-        absent = set(k.lower() for k in absent)
-        if who.kind != "service":
-            # only AWS service principals carry these
-            absent |= {"aws:principalservicename", "aws:principalservicenamelist"}
-        excluded = {}
-        org = self.estate.organization
-        if org is not None and org.id:
-            if who.account and who.account not in org.accounts and "aws:principalorgid" not in ctx:
-                excluded["aws:principalorgid"] = {org.id}
-            if res_account and res_account not in org.accounts and "aws:resourceorgid" not in ctx:
-                excluded["aws:resourceorgid"] = {org.id}
+        absent_keys = self._memo("absent", (who.kind != "service", tuple(absent)), _absent_keys)
         if resource_tags is not None:
             known.append("aws:resourcetag/")
             for k, v in resource_tags.items():
@@ -393,13 +386,29 @@ class Analyzer:
             boundary=list(boundary),
             wildcard_only=wildcard_only,
             unknown_context=unknown,
-            absent_keys=frozenset(absent),
+            absent_keys=absent_keys,
             known_prefixes=tuple(known),
             excluded_values=excluded,
             service_linked_role=slr,
             management_principal=mgmt,
             management_resource=rcps is None,
         )
+
+    def _context(self, key: tuple) -> tuple[dict, dict]:
+        """The context keys of a principal's requests on resources of an account that the estate
+        knows, and the values that keys it does not know cannot have."""
+        principal, res_account = key
+        who = match.principal_info(principal)
+        ctx = dict(self._memo("principal", principal, self.principal_context))
+        ctx.update(self._memo("resource", res_account, self.resource_context) if res_account else {})
+        excluded = {}
+        org = self.estate.organization
+        if org is not None and org.id:
+            if who.account and who.account not in org.accounts and "aws:principalorgid" not in ctx:
+                excluded["aws:principalorgid"] = {org.id}
+            if res_account and res_account not in org.accounts and "aws:resourceorgid" not in ctx:
+                excluded["aws:resourceorgid"] = {org.id}
+        return ctx, excluded
 
     def _principal_side(self, principal: str) -> tuple:
         """What a principal's requests have in force, whatever they ask: (who, identity policies,
@@ -434,12 +443,10 @@ class Analyzer:
         return who, identity, boundary, scps, mgmt, slr, p is not None
 
     def _resource_side(self, key: tuple) -> tuple:
-        """What requests on a resource have in force, whoever asks: (its account, RCP levels,
-        context keys of the resource's account)."""
+        """What requests on a resource have in force, whoever asks: (its account, RCP levels)."""
         resource, given = key
         res_account = self.resource_account(resource, given)
-        rcps = self._levels("rcp", res_account) if res_account else []
-        return res_account, rcps, self._memo("resource", res_account, self.resource_context)
+        return res_account, (self._levels("rcp", res_account) if res_account else [])
 
     def _resource_policy_of(self, key: tuple) -> Optional[Policy]:
         assumes, resource = key
@@ -1033,6 +1040,16 @@ def _role_of_session(arn: str) -> str:
 
 
 @lru_cache(maxsize=None)
+def _absent_keys(key: tuple) -> frozenset:
+    """The keys a request is known not to have: those given, and unless the principal is an AWS
+    service, the keys only service principals carry."""
+    not_service, given = key
+    absent = {k.lower() for k in given}
+    if not_service:
+        absent |= {"aws:principalservicename", "aws:principalservicenamelist"}
+    return frozenset(absent)
+
+
 def _allow_all(account: str) -> Policy:
     return parse_policy(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
