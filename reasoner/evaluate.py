@@ -920,6 +920,11 @@ def _export(d: Decision, place: dict) -> tuple:
     return (d.decision, d.blocked_by, conditions, allow, deny, opened, pending)
 
 
+def _warnings(req: Request):
+    """A decision's copy of its request's warnings (an empty tuple shared when there are none)."""
+    return list(req.warnings) if req.warnings else ()
+
+
 def _imported(req: Request, got: tuple, infos: Optional[dict] = None, part: Sequence[Request] = ()) -> Decision:
     """The decision of ``req`` sent by another process (:func:`_export`), one of the requests
     ``part``.  ``infos``: the statements that decided, kept once per distinct content (read-only,
@@ -928,7 +933,7 @@ def _imported(req: Request, got: tuple, infos: Optional[dict] = None, part: Sequ
     info = {"allow": allow, "deny": deny, "open": opened}
     if infos is not None:
         info = infos.setdefault(marshal.dumps((allow, deny, opened)), info)
-    return Decision(req.id, decision, _Why(None, info, req), blocked, conditions or [], list(req.warnings),
+    return Decision(req.id, decision, _Why(None, info, req), blocked, conditions or [], _warnings(req),
                     _pending=part[pending] if conditions is None else None)
 
 
@@ -1348,7 +1353,7 @@ def _decisions(requests: Sequence[Request], batch: _Batch, shown, exact_conditio
                 # computed when read, for the first request of those with the same facts: the
                 # same residual condition, and complete() asks it once for all of them
                 conditions, pending = [], requests[first[u]]
-        out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, list(req.warnings), _pending=pending))
+        out.append(Decision(req.id, info["decision"] or "Error", reasons, sorted(info["blocked"]), conditions, _warnings(req), _pending=pending))
     return out
 
 
