@@ -537,7 +537,8 @@ def escalations(
             for name, texts in kept.get(part, {}).items():
                 shown[name] = shown.get(name, []) + texts
         shown.update(kept.get("after", {}))  # what `after` derives is its own
-        escalation = [_read(t) for t in shown.get("escalation", [])]
+        kept = None  # (texts go once read: a large estate's are hundreds of MB)
+        escalation = [_read(t) for t in shown.pop("escalation", [])]
         if on_demand and edges.ways(escalation, admins, max_steps):
             # the escalations stay (their options read edges into administrators and those asked
             # for by need_edges_*, known already): the ways are decided again, alone (and what
@@ -546,7 +547,8 @@ def escalations(
             again = solver.run("ways", prog.new_facts(), [])
             for name in ("raised", "admin_dist", "next_step"):
                 shown[name] = [t for t in again if t.partition("(")[0] == name]
-        shown = {name: [_read(t) for t in texts] for name, texts in shown.items() if name in _READ and name != "escalation"}
+            again = None
+        shown = {name: [_read(t) for t in shown.pop(name)] for name in list(shown) if name in _READ}
         shown["escalation"] = escalation
     finally:
         if solver is not None:
@@ -557,6 +559,7 @@ def escalations(
             admin_edges_later[1]()
         if early is not None:
             early.cancel()
+    edges = allows = None  # (their memos are not read from here on)
     titles = _titles(prog.files)
     requires = _requires(prog.files)
     usable_raise = {tuple(_str(v) for v in s.arguments[:4]) for s in shown.get("raised", [])}
@@ -569,6 +572,7 @@ def escalations(
     nxt: dict = {}
     for s in shown.get("next_step", []):
         nxt.setdefault(_str(s.arguments[0]), []).append(tuple(s.arguments[1:]))
+    shown = None
 
     reported = []
     for x_sym, m_sym, res_sym, g_sym in esc:
@@ -593,6 +597,7 @@ def escalations(
             if got is not None:
                 used.append(got)
         reported.append((x, m, res, gains, used))
+    esc = decided = None  # (what the findings cite is in `reported`)
     # the exact residual conditions, for the permissions the findings use only, in one batch
     complete({id(d): d for *_, used in reported for d, _ in used}.values())
     findings = []
