@@ -1042,7 +1042,6 @@ def _role_of_session(arn: str) -> str:
     return arn
 
 
-@lru_cache(maxsize=None)
 def _absent_keys(key: tuple) -> frozenset:
     """The keys a request is known not to have: those given, and unless the principal is an AWS
     service, the keys only service principals carry."""
@@ -1053,6 +1052,7 @@ def _absent_keys(key: tuple) -> frozenset:
     return frozenset(absent)
 
 
+@lru_cache(maxsize=None)
 def _allow_all(account: str) -> Policy:
     return parse_policy(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},

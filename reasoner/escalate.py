@@ -391,11 +391,10 @@ def escalations(
     split = staged.stages(prog.files)
     # the edges into administrators are evaluated while the rules' first stage runs, when that
     # stage reads no edge (staged.Stages: `base`, or the edges asked for)
-    overlap = on_demand and split is not None and split.first in ("base", "edges")
     admin_edges_later = None
     if on_demand:
         edges.services(roles)
-        if overlap:
+        if split is not None and split.first in ("base", "edges"):
             # begun now, in forked processes, while the facts of the rules' first stage are made;
             # taken in (added to the facts) once that stage runs, which reads no edge.  With
             # their exact residual conditions: each is a finding's proof (decided again later,
@@ -406,21 +405,6 @@ def escalations(
     else:
         edges.into(roles)
 
-    # -- 3. may(X, A) for the actions the rules require (only for the principal asked about and
-    #    the roles it can reach, when one is given)
-    try:
-        actors = None
-        if principal is not None:
-            actors = _reachable(principal, edges.decisions)
-        _may_facts(prog, analyzer, allows, actors)
-    except BaseException:
-        if admin_edges_later is not None:
-            admin_edges_later[1]()
-        raise
-
-    # -- 4. the requests the rules need, and 5. the rules decide; until the rules need nothing
-    #    more (requests, edges, or edges on the ways to arbitrary permissions)
-    tick("candidate methods")
     decided: dict = {}
     answers: list = []  # can/can_if facts of the requests evaluated, not yet handed over (plain)
     completing = None
@@ -428,16 +412,23 @@ def escalations(
     solver = None
     early = None  # the first requests of a stage's, begun while the rest are read (Evaluating)
     try:
+        # -- 3. may(X, A) for the actions the rules require (only for the principal asked about
+        #    and the roles it can reach, when one is given)
+        actors = None
+        if principal is not None:
+            actors = _reachable(principal, edges.decisions)
+        _may_facts(prog, analyzer, allows, actors)
+
+        # -- 4. the requests the rules need, and 5. the rules decide; until the rules need
+        #    nothing more (requests, edges, or edges on the ways to arbitrary permissions)
+        tick("candidate methods")
         solver = staged.Worker(staged.Solver(prog.files, split))
-        if admin_edges_later is None:
-            overlap = False
         stage = split.first if split is not None else "before"
         grown = split.grown if split is not None else "before"  # the stage that reads new edges
         kept: dict = {}  # stage -> name -> texts of the atoms shown
         while True:
             solver.send(stage, prog.new_facts(), answers)
-            if overlap:
-                overlap = False
+            if admin_edges_later is not None:
                 tick("role trust: edges into administrators")
                 admin_edges_later[0]()
                 admin_edges_later = None
@@ -749,8 +740,8 @@ class _MayAllow:
         if principal in self.analyzer.principals and who.kind in ("user", "role"):
             req = self.analyzer.request(principal, "*", "*")
             scps = [] if req.service_linked_role or req.management_principal else req.scps
-            context = derived_context(who)
-            context.update(self.analyzer.principal_context(principal))
+            context = derived_context(who)  # (as the evaluation reads the request's context)
+            context.update(req.context)
             refuted = {}
             for pol in (*req.identity, *req.boundary):
                 gone = frozenset(st.index for st in pol.statements if st.effect == "Allow" and _refuted(st, context))

@@ -823,7 +823,7 @@ def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int) -> 
     slices = [part[i : i + step] for i in range(0, len(part), step)]
     started: list = []
     for sl in slices:
-        got = _start(lambda sl=sl: _export_all(sl, _evaluate_chunk(sl, exact_conditions)))
+        got = _start(lambda sl=sl: _export_all(sl, _in_chunks(sl, exact_conditions)))
         if got is None:
             _stop(started)
             return None
@@ -977,16 +977,7 @@ class Evaluating:
         self.forked = None
         jobs = _jobs()
         if len(self.requests) >= PARALLEL_MIN and jobs > 1 and not _FORKED:
-            step = -(-len(self.requests) // jobs)
-            slices = [self.requests[i : i + step] for i in range(0, len(self.requests), step)]
-            started: list = []
-            for sl in slices:
-                got = _start(lambda sl=sl: _export_all(sl, _in_chunks(sl, exact_conditions)))
-                if got is None:
-                    _stop(started)
-                    return
-                started.append(got)
-            self.forked = (slices, started)
+            self.forked = _fork_slices(self.requests, exact_conditions, jobs)
 
     def result(self) -> list[Decision]:
         if self.forked is not None:
@@ -1004,6 +995,7 @@ class Evaluating:
 
 
 def _in_chunks(part: Sequence[Request], exact_conditions: bool) -> list[Decision]:
+    """The decisions of requests, a chunk (CHUNK) at a time: in a forked process deciding a slice."""
     out: list[Decision] = []
     with gc_paused(long_lived=True):
         for start in range(0, len(part), CHUNK):
@@ -1017,25 +1009,18 @@ class Completing:
     forked, or one failed); :meth:`cancel` stops them."""
 
     def __init__(self, decisions: Iterable[Decision]):
-        self.pending, self.reqs = _to_complete(decisions)
-        self.forked = None
-        jobs = _jobs()
-        if PARALLEL_MIN <= len(self.reqs) <= 2 * CHUNK and jobs > 1:
-            self.forked = _fork_slices(self.reqs, True, jobs)
+        self.pending, reqs = _to_complete(decisions)
+        self.evaluating = Evaluating(reqs) if self.pending else None
 
     def finish(self) -> None:
-        decided = None
-        if self.forked is not None:
-            forked, self.forked = self.forked, None
-            with gc_paused(long_lived=True):
-                decided = _gathered(*forked)
-        if self.pending:
-            _set_conditions(self.pending, self.reqs, decided if decided is not None else evaluate(self.reqs))
+        if self.evaluating is not None:
+            evaluating, self.evaluating = self.evaluating, None
+            _set_conditions(self.pending, evaluating.requests, evaluating.result())
 
     def cancel(self) -> None:
-        if self.forked is not None:
-            _stop(self.forked[1])
-            self.forked = None
+        if self.evaluating is not None:
+            self.evaluating.cancel()
+            self.evaluating = None
 
 
 def _residuals(requests: Sequence[Request], batch: "_Batch", per: list, first: dict, defer: bool = False) -> dict:

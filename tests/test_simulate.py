@@ -570,13 +570,13 @@ def test_conditions_completed_in_the_background_are_the_exact_ones(monkeypatch, 
     monkeypatch.setattr(ev, "PARALLEL_MIN", 10)
     forks.clear()
     job = Completing(deferred)
-    assert len(forks) == 2 and len(job.forked[1]) == 2
+    assert len(forks) == 2 and len(job.evaluating.forked[1]) == 2
     job.finish()
     assert all(d._pending is None for d in deferred)
     assert [d.conditions for d in deferred] == [d.conditions for d in exact]
     again = evaluate(reqs, exact_conditions=False)
     job = Completing(again)
-    pids = [pid for pid, _ in job.forked[1]]
+    pids = [pid for pid, _ in job.evaluating.forked[1]]
     job.cancel()
     for pid in pids:
         try:
