@@ -13,7 +13,8 @@ estate as facts and asks the request evaluation for exactly the permissions the 
 4. the rules name the requests that matter (``need/3``); those some policy in force could allow
    (``_MayAllow``, a sound filter) are evaluated in one batch, residual conditions left for later;
 5. the rules decide with those answers (``can/3``, ``can_if/3``), and ``ways.lp`` walks to
-   arbitrary power; the residual conditions are computed for the findings' permissions only.
+   arbitrary power (on demand: once the edges on the ways are known, alone); the residual
+   conditions are computed for the findings' permissions only.
 """
 from __future__ import annotations
 
@@ -388,7 +389,11 @@ def escalations(
     edges = _Edges(analyzer, prog, allows)
     on_demand = not rules and principal is None
     admin_roles = sorted(x for x in admins if isinstance(analyzer.principals.get(x), Role))
-    split = staged.stages(prog.files)
+    # with the edges evaluated on demand, the ways to arbitrary permissions (ways.lp) are decided
+    # once the edges on them are known, in a stage of their own: not also with the escalations
+    ways_apart = on_demand
+    split = staged.stages(prog.files, apart=frozenset({encoding_file("escalate/ways.lp")}) if ways_apart else frozenset())
+    ways_apart = ways_apart and split is not None
     # the edges into administrators are evaluated while the rules' first stage runs, when that
     # stage reads no edge (staged.Stages: `base`, or the edges asked for)
     admin_edges_later = None
@@ -530,10 +535,10 @@ def escalations(
         shown.update(kept.get("after", {}))  # what `after` derives is its own
         kept = None  # (texts go once read: a large estate's are hundreds of MB)
         escalation = [_read(t) for t in shown.pop("escalation", [])]
-        if on_demand and edges.ways(escalation, admins, max_steps):
+        if on_demand and (edges.ways(escalation, admins, max_steps) or ways_apart):
             # the escalations stay (their options read edges into administrators and those asked
-            # for by need_edges_*, known already): the ways are decided again, alone (and what
-            # `after` said of them is not read)
+            # for by need_edges_*, known already): the ways are decided over them, alone (and
+            # what `after` said of them, if it said anything, is not read)
             tick("ways to arbitrary permissions")
             again = solver.run("ways", prog.new_facts(), [])
             for name in ("raised", "admin_dist", "next_step"):

@@ -4,7 +4,8 @@ The rules (``encodings/escalate/`` and a user's files) are parsed once and split
 predicates depend on (:func:`stages`):
 
 - ``after``: the rules that depend on the answers of request evaluation (``can/3``, ``can_if/3``
-  and their ``as_trusted`` forms): ``escalation/4``, ``conditional/4``, ``ways.lp``.  They are
+  and their ``as_trusted`` forms): ``escalation/4``, ``conditional/4``, ``ways.lp`` (unless the
+  driver runs it as a stage of its own, ``ways``: ``stages(apart=...)``).  They are
   grounded over the atoms of the stages before that they read (``option/4``,
   ``also_requires/6``, ...), handed over as clingo's own symbols, never as text;
 - before them, when the rules are linear in what the rules reading ``assumes/2`` derive
@@ -148,10 +149,14 @@ def _load_error(files: list[Path], messages: list, e: Exception) -> InputError:
                                   "check the file with `clingo --mode=gringo --text`")], unreadable=True)
 
 
-def stages(files: list[Path]) -> Optional[Stages]:
+def stages(files: list[Path], apart: frozenset = frozenset()) -> Optional[Stages]:
     """The rule files split in stages, or None when a statement is of a kind the split does not
-    place (the rules then run as one program)."""
+    place (the rules then run as one program).  The statements of the files ``apart`` (included
+    by ``files``) are left out: the driver runs them as a stage of their own (``ways``)."""
     stmts = read_rules(files).statements
+    if apart:
+        away = {os.path.realpath(f) for f in apart}
+        stmts = [st for st in stmts if os.path.realpath(st.location.begin.filename) not in away]
     rules = []  # (statement, head signature or None for a constraint, body signatures)
     shows, common = set(), []
     for st in stmts:

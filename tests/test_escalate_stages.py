@@ -11,6 +11,7 @@ import pytest
 from reasoner import staged
 from reasoner.analysis import Analyzer
 from reasoner.escalate import escalations, rule_files
+from reasoner.paths import encoding_file
 
 from .conftest import synthetic_estate
 
@@ -55,6 +56,12 @@ def test_the_shipped_rules_split_by_what_reads_the_answers_and_the_edges():
     assert {("option", 4), ("requires", 3), ("also_requires", 6)} <= split.inputs["after"]
     assert {("ready", 2), ("reachable_from", 2), ("requires", 3)} <= split.inputs["edged"]
     assert ("option", 4) not in split.inputs["edged"]  # only the options edged derives itself
+    # the ways left apart (the driver decides them alone, once the edges on them are known):
+    # `after` keeps the escalations, without the distances
+    apart = staged.stages(rule_files(), apart=frozenset({encoding_file("escalate/ways.lp")}))
+    assert ("escalation", 4) in _heads(apart.programs["after"])
+    assert not {("raised", 5), ("admin_dist", 2), ("next_step", 4), ("fwd", 3)} & _heads(apart.programs["after"])
+    assert not {("admin_dist", 2), ("next_step", 4), ("raised", 5)} & apart.shows
 
 
 def test_rules_not_linear_in_what_reads_edges_keep_one_stage_before(tmp_path):
@@ -85,8 +92,10 @@ def test_staged_and_whole_program_give_the_same_report(estate, monkeypatch):
     monkeypatch.setattr(staged.Solver, "run", counting)
     split = _report(estate)
     assert stages_run[:2] == ["base", "edged"] and "after" in stages_run and stages_run.count("base") == 1
+    # the ways to arbitrary permissions are decided once, alone, after the edges on them
+    assert stages_run[-1] == "ways" and stages_run.count("ways") == 1
     stages_run.clear()
-    monkeypatch.setattr(staged, "stages", lambda files: None)
+    monkeypatch.setattr(staged, "stages", lambda files, apart=frozenset(): None)
     whole = _report(estate)
     assert set(stages_run) <= {"before", "after", "ways"}
     assert split == whole
@@ -114,7 +123,7 @@ def test_options_that_read_answers_are_asked_for_again(estate, tmp_path, monkeyp
     monkeypatch.setattr(staged.Solver, "run", lambda self, stage, *a: stages_run.append(stage) or run(self, stage, *a))
     staged_report = json.loads(_report(estate, rules=[rules]))
     assert stages_run.count("after") >= 2  # what the options need, then the options that read the answers
-    monkeypatch.setattr(staged, "stages", lambda files: None)
+    monkeypatch.setattr(staged, "stages", lambda files, apart=frozenset(): None)
     whole = json.loads(_report(estate, rules=[rules]))
     assert staged_report == whole
     assert any(f["method"] == "user_pass_then_create" for f in whole["findings"])
