@@ -38,7 +38,7 @@ _ACCOUNT_ARN = re.compile(r"arn:[^:]+:iam::(\d{12}):root\Z")
 # --------------------------------------------------------------------------- results
 
 
-@dataclass
+@dataclass(slots=True)
 class Hop:
     """One step of a proof: an assume-role edge or the final action, with the decision that
     allowed it and its reasons (the deciding statements of every layer, and those checked)."""

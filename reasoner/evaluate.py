@@ -50,7 +50,7 @@ class StatementRef:
         return d
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     id: object
     decision: str

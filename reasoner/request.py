@@ -18,7 +18,7 @@ from .model import Policy, PolicyKind
 from .parse import gc_paused, parse_document
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     id: Any
     principal: str
