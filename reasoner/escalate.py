@@ -37,7 +37,7 @@ from .paths import encoding_file
 MAX_STEPS = 6
 
 
-@dataclass
+@dataclass(slots=True)
 class Finding:
     principal: str
     method: str  # method id, e.g. lambda_create_invoke
@@ -430,7 +430,8 @@ def escalations(
         solver = staged.Worker(staged.Solver(prog.files, split))
         stage = split.first if split is not None else "before"
         grown = split.grown if split is not None else "before"  # the stage that reads new edges
-        kept: dict = {}  # stage -> name -> texts of the atoms shown
+        kept: dict = {}  # stage -> name -> texts of the atoms shown (escalation: tuples)
+        interned: dict = {}  # the strings of the escalation atoms read, each kept once
         while True:
             solver.send(stage, prog.new_facts(), answers)
             if admin_edges_later is not None:
@@ -457,9 +458,12 @@ def escalations(
             shown: dict = {}  # name -> texts of the atoms read as terms later (_READ)
             for text in out:
                 # the name and, for the many need atoms, the arguments are read from the text;
-                # the other atoms are read back as terms when used (_read)
+                # escalation atoms (the most numerous) as a tuple of shared strings at once, the
+                # other atoms read back as terms when used (_read)
                 name = text.partition("(")[0]
-                if name in _READ:
+                if name == "escalation":
+                    shown.setdefault(name, []).append(_escalation(text, interned))
+                elif name in _READ:
                     shown.setdefault(name, []).append(text)
                 if name == "need" or name == "need_as_trusted":
                     x, a, res = _need_arguments(text) or tuple(_str(v) for v in _read(text).arguments)
@@ -534,7 +538,8 @@ def escalations(
                 shown[name] = shown.get(name, []) + texts
         shown.update(kept.get("after", {}))  # what `after` derives is its own
         kept = None  # (texts go once read: a large estate's are hundreds of MB)
-        escalation = [_read(t) for t in shown.pop("escalation", [])]
+        escalation = shown.pop("escalation", [])
+        interned = None
         if on_demand and (edges.ways(escalation, admins, max_steps) or ways_apart):
             # the escalations stay (their options read edges into administrators and those asked
             # for by need_edges_*, known already): the ways are decided over them, alone (and
@@ -563,7 +568,7 @@ def escalations(
     for s in shown.get("also_requires", []):
         m_, x_, res_, g_, a_, on_ = s.arguments
         also.setdefault((_str(x_), _str(m_), _str(res_), _gain(g_)), []).append((_str(a_), _str(on_)))
-    esc = [tuple(s.arguments) for s in shown.get("escalation", [])]
+    esc = shown.get("escalation", [])
     dist = {_str(s.arguments[0]): s.arguments[1].number for s in shown.get("admin_dist", [])}
     nxt: dict = {}
     for s in shown.get("next_step", []):
@@ -571,13 +576,11 @@ def escalations(
     shown = None
 
     reported = []
-    for x_sym, m_sym, res_sym, g_sym in esc:
-        x, m, res = _str(x_sym), _str(m_sym), _str(res_sym)
+    for x, m, res, gains in esc:
         if principal is not None and x != principal:
             continue
         if x in admins:
             continue
-        gains = _gain(g_sym)
         if gains.startswith("raise:") and (x, m, res, gains[6:]) not in usable_raise:
             continue  # power given to a principal the actor cannot act as: no escalation
         used = []
@@ -598,10 +601,24 @@ def escalations(
     complete({id(d): d for *_, used in reported for d, _ in used}.values())
     findings = []
     first_step: dict = {}
+    # findings share what they have alike (read, never changed): the hop of a permission many
+    # cite, equal lists of conditions, and a principal's way (the same for all its findings)
+    hop_of: dict = {}
+    same: dict = {}
+    way_of: dict = {}
     for x, m, res, gains, used in reported:
-        hops = [_hop("action", req, d) for d, req in used]
+        hops = []
+        for got in used:
+            hop = hop_of.get(id(got))
+            if hop is None:
+                hop = hop_of[id(got)] = _hop("action", got[1], got[0])
+            hops.append(hop)
         conditions = sorted({c for d, _ in used for c in d.conditions})
-        findings.append(Finding(x, m, titles.get(m, m), res, gains, conditions, hops, _way(x, nxt, first_step), dist.get(x)))
+        conditions = same.setdefault(tuple(conditions), conditions)
+        way = way_of.get(x)
+        if way is None:
+            way = way_of[x] = _way(x, nxt, first_step)
+        findings.append(Finding(x, m, titles.get(m, m), res, gains, conditions, hops, way, dist.get(x)))
     findings.sort(key=lambda f: (f.steps_to_admin is None, f.principal, f.method, f.target))
     missing = [m for m in est.missing]
     return Escalations(findings, sorted(admins), missing, admin_conditions)
@@ -1009,6 +1026,14 @@ def _way(x: str, nxt: dict, first: dict) -> list:
 _READ = ("escalation", "raised", "admin_dist", "next_step", "also_requires")  # the shown atoms read as terms
 
 
+def _escalation(text: str, interned: dict) -> tuple:
+    """An ``escalation(X, M, Res, Gain)`` atom from its text as (actor, method, target, gain)
+    (:func:`_str`, :func:`_gain`), each string shared with the equal ones read before: an
+    analysis reads hundreds of thousands, which name the same principals again and again."""
+    x, m, res, g = _read(text).arguments
+    return tuple(interned.setdefault(v, v) for v in (_str(x), _str(m), _str(res), _gain(g)))
+
+
 def _gain(sym) -> str:
     if sym.type == clingo.SymbolType.Function and sym.name == "admin" and not sym.arguments:
         return "admin"
@@ -1180,8 +1205,7 @@ class _Edges:
         before: dict = {}  # method steps, backward: gain -> actors
         after: dict = {}  # ... forward: actor -> gains
         actors = set()
-        for s in escalation:
-            x, g = _str(s.arguments[0]), _gain(s.arguments[3])
+        for x, _, _, g in escalation:
             actors.add(x)
             if g == "admin" or g == "raise:" + x:
                 near.add(x)
