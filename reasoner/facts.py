@@ -336,3 +336,108 @@ def _make_string():
 
 function = _make_function()
 _string = once_per_key(_make_string(), 500_000)
+
+
+# --- Atoms across processes -------------------------------------------------------------------
+#
+# A symbol's handle is good only in the process whose symbol table made it.  To hand atoms from
+# one process to another they travel as plain values (marshal): a str is a string, an int a
+# number, (name, arguments, positive) a function, ("#inf",) and ("#sup",) the bounds.
+
+def plain_terms(handles: list) -> list:
+    """The atoms given as handles (:func:`shown_split`) as plain values; equal subterms are one
+    object, so that marshal writes each once."""
+    if not handles:
+        return []
+    if _LIB is None or not isinstance(handles[0], int):
+        return [_plain_symbol(s) for s in handles]
+    lib, ffi = _LIB, _FFI
+    kind_of = lib.clingo_symbol_type
+    NUMBER, STRING, FUNCTION = lib.clingo_symbol_type_number, lib.clingo_symbol_type_string, lib.clingo_symbol_type_function
+    INF = lib.clingo_symbol_type_infimum
+    name_of, arguments_of, string_of, number_of = lib.clingo_symbol_name, lib.clingo_symbol_arguments, lib.clingo_symbol_string, lib.clingo_symbol_number
+    positive_of = lib.clingo_symbol_is_positive
+    chars = ffi.new("char const**")
+    args = ffi.new("clingo_symbol_t const**")
+    size = ffi.new("size_t*")
+    num = ffi.new("int*")
+    flag = ffi.new("bool*")
+    text = ffi.string
+    memo: dict = {}
+
+    def plain(h: int):
+        got = memo.get(h)
+        if got is not None:
+            return got
+        k = kind_of(h)
+        if k == STRING:
+            if not string_of(h, chars):
+                raise RuntimeError(_clingo_error())
+            got = text(chars[0]).decode()
+        elif k == NUMBER:
+            if not number_of(h, num):
+                raise RuntimeError(_clingo_error())
+            got = num[0]
+        elif k == FUNCTION:
+            if not name_of(h, chars) or not arguments_of(h, args, size) or not positive_of(h, flag):
+                raise RuntimeError(_clingo_error())
+            name = text(chars[0]).decode()
+            subs = [int(args[0][i]) for i in range(size[0])]
+            positive = bool(flag[0])  # (read before the arguments: they reuse the buffers)
+            got = (name, tuple(plain(s) for s in subs), positive)
+        else:
+            got = ("#inf",) if k == INF else ("#sup",)
+        memo[h] = got
+        return got
+
+    return [plain(int(h)) for h in handles]
+
+
+def _plain_symbol(s: Symbol):
+    if s.type == SymbolType.String:
+        return s.string
+    if s.type == SymbolType.Number:
+        return s.number
+    if s.type == SymbolType.Function:
+        return (s.name, tuple(_plain_symbol(a) for a in s.arguments), s.positive)
+    return ("#inf",) if s.type == SymbolType.Infimum else ("#sup",)
+
+
+def from_plain(p) -> Symbol:
+    """The symbol of a plain value (:func:`plain_terms`), made in this process."""
+    if type(p) is str:
+        return string(p)
+    if type(p) is int:
+        return number(p)
+    if len(p) == 3:
+        name, args, positive = p
+        if positive:
+            return function(name, [from_plain(a) for a in args])
+        return Function(name, [from_plain(a) for a in args], False)
+    from clingo import Infimum, Supremum
+
+    return Infimum if p[0] == "#inf" else Supremum
+
+
+def handles_of(plain: list) -> list:
+    """The atoms given as plain values (:func:`plain_terms`) made in this process, as handles
+    (:func:`add_handles`); a subterm met again is made once."""
+    memo: dict = {}
+
+    def make(p) -> Symbol:
+        if type(p) is str:
+            return string(p)
+        if type(p) is int:
+            return number(p)
+        got = memo.get(p)
+        if got is None:
+            if len(p) == 3 and p[2]:
+                got = function(p[0], [make(a) for a in p[1]])
+            else:
+                got = from_plain(p)
+            memo[p] = got
+        return got
+
+    if _LIB is None:
+        return [make(p) for p in plain]
+    return [int(make(p)._rep) for p in plain]

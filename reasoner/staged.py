@@ -20,9 +20,11 @@ The estate's facts and the answers reach the rules as symbols made from plain va
 scripts, choice or disjunctive heads, pools, theory atoms) run as one program each time: the
 split is a matter of cost, never of answers.
 
-A :class:`Solver` runs in a forked process (:class:`Worker`) where one may be forked
-(``evaluate._jobs``), so that the symbols of a large estate's groundings go with that process;
-it keeps what later stages read from earlier ones between calls.
+A :class:`Solver` runs in a process of its own (:class:`Worker`: a new interpreter, not a copy
+of the caller's heap) where processes may be started (``evaluate._jobs``); it keeps what later
+stages read from earlier ones between calls, and solves each stage in a process forked for it,
+so that the symbols of a large estate's groundings (clingo never frees a symbol) go with that
+process and only the atoms later stages read come back, as plain values.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ import os
 import re
 import signal
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -39,7 +43,7 @@ import clingo.ast as A
 
 from . import evaluate as _evaluate
 from .diagnostics import Diagnostic, InputError
-from .facts import add_facts, add_handles, function, number, shown_split, string
+from .facts import add_facts, add_handles, function, handles_of, number, plain_terms, shown_split, string
 from .paths import encoding_file
 
 ANSWERS = frozenset({("can", 3), ("can_if", 3), ("can_as_trusted", 3), ("can_if_as_trusted", 3)})
@@ -79,6 +83,7 @@ class Stages:
         self.shows = shows  # signatures shown by the files
         self.common = common  # constant definitions: in every stage
         self.grown = grown  # the stage to run again when edges were added
+        self.apart: frozenset = frozenset()  # the files left out, run by the driver (``ways``)
 
     @property
     def first(self) -> str:
@@ -153,6 +158,13 @@ def stages(files: list[Path], apart: frozenset = frozenset()) -> Optional[Stages
     """The rule files split in stages, or None when a statement is of a kind the split does not
     place (the rules then run as one program).  The statements of the files ``apart`` (included
     by ``files``) are left out: the driver runs them as a stage of their own (``ways``)."""
+    split = _stages(files, apart)
+    if split is not None:
+        split.apart = frozenset(apart)
+    return split
+
+
+def _stages(files: list[Path], apart: frozenset) -> Optional[Stages]:
     stmts = read_rules(files).statements
     if apart:
         away = {os.path.realpath(f) for f in apart}
@@ -338,32 +350,43 @@ class Solver:
     def __init__(self, files: list[Path], split: Optional[Stages]):
         self.files = files
         self.split = split
-        self.facts: list = []  # symbols of the facts so far
+        self.facts: dict = {}  # signature -> symbols of the facts so far
+        self._reading: dict = {}  # stage -> the signatures its program reads or shows (None: any)
         self.answers: list = []  # ... of the answers so far
         self.kept: dict = {}  # stage -> signature -> handles of its atoms that later stages read
         self.escalation: list = []  # handles of the escalation/4 atoms of the last `after`
         self.sent: set = set()
+        self.fork_stages = False  # each stage solved in a process forked for it (set in a Worker)
 
     def run(self, stage: str, facts: list, answers: list) -> list[str]:
-        self.facts += [symbol(f) for f in facts]
+        for f in facts:
+            sig = (f[0], len(f[1])) if type(f) is tuple and len(f) == 3 else None
+            got = self.facts.get(sig)
+            if got is None:
+                got = self.facts[sig] = []
+            got.append(symbol(f))
         self.answers += [symbol(a) for a in answers]
+        facts = answers = None  # (plain values: gone once made symbols, where the caller holds none)
         split = self.split
         escalation = frozenset({("escalation", 4)})
         if stage == "ways":
-            texts, _ = self._solve(lambda ctl: ctl.load(str(encoding_file("escalate/ways.lp"))), [self.facts], self.escalation)
+            ways = encoding_file("escalate/ways.lp")
+            texts, _ = self._solve(lambda ctl: ctl.load(str(ways)), self._facts(stage, read_rules([ways]).statements, ()), self.escalation)
         elif split is None:
-            texts, kept = self._solve(self._builder(read_rules(self.files).statements, ()), [self.facts, self.answers], [],
+            texts, kept = self._solve(self._builder(read_rules(self.files).statements, ()), [*self._facts(stage, None, ()), self.answers], [],
                                       keep=escalation, texts_too=escalation)
             self.escalation = kept.get(("escalation", 4), [])
         elif stage == "edges":
-            texts, _ = self._solve(self._builder(split.programs["edges"], EDGES_ASKED), [self.facts], [])
+            texts, _ = self._solve(self._builder(split.programs["edges"], EDGES_ASKED), self._facts(stage, split.programs["edges"], EDGES_ASKED), [])
         else:
             wanted = split.inputs.get(stage, frozenset())
             handles = [h for earlier, kept in self.kept.items() if earlier != stage for sig, hs in kept.items() if sig in wanted for h in hs]
             keep = split.keeps.get(stage, frozenset())
             if stage == "after":
                 keep = keep | escalation
-            lists = [self.facts, self.answers] if stage == "after" else [self.facts]
+            lists = self._facts(stage, split.programs[stage], split.shows | keep)
+            if stage == "after":
+                lists.append(self.answers)
             texts, kept = self._solve(self._builder(split.programs[stage], split.shows | keep), lists, handles,
                                       keep=keep, texts_too=split.shows)
             self.kept[stage] = kept
@@ -377,6 +400,25 @@ class Solver:
                 self.sent.add(t)
             out.append(t)
         return out
+
+    def _facts(self, stage: str, statements: Optional[list], shows) -> list:
+        """The lists of facts a stage's program may read: those of the signatures its statements
+        name (in a body, a head, a condition) or show; all of them when its statements are not
+        known or name an atom of a kind not followed (a fact no rule reads and no #show names
+        changes no shown atom: left out, it is not grounded)."""
+        if stage not in self._reading:
+            reads: Optional[set] = None
+            if statements is not None:
+                reads = set(shows)
+                for st in statements:
+                    if st.ast_type == A.ASTType.ShowSignature:
+                        reads.add((st.name, st.arity))
+                    elif not _atoms(st, reads):
+                        reads = None
+                        break
+            self._reading[stage] = reads
+        reads = self._reading[stage]
+        return [syms for sig, syms in self.facts.items() if reads is None or sig in reads]
 
     def _builder(self, statements: list, shows):
         common = self.split.common if self.split is not None else []
@@ -394,6 +436,28 @@ class Solver:
 
     def _solve(self, build, symbol_lists: list, handles, keep: frozenset = frozenset(),
                texts_too: frozenset = frozenset()) -> tuple[list[str], dict]:
+        """The stage's shown atoms: texts, and the kept ones as handles.  In a :class:`Worker`
+        (``fork_stages``) it is solved in a process forked for it, which hands the kept atoms back as
+        plain values: what the grounding made (clingo's symbols are never freed) goes with that
+        process, and this one holds only the facts and the atoms later stages read."""
+        if self.fork_stages:
+            started = _evaluate._start(lambda: self._solved_plain(build, symbol_lists, handles, keep, texts_too))
+            got = _evaluate._collect([started]) if started is not None else None
+            if got is not None:
+                texts, kept = got[0]
+                got = None
+                kept = {sig: handles_of(plain) for sig, plain in kept.items()}
+                _trim()
+                return texts, kept
+        return self._solve_here(build, symbol_lists, handles, keep, texts_too)
+
+    def _solved_plain(self, build, symbol_lists, handles, keep, texts_too) -> tuple:
+        _die_with_parent()
+        texts, kept = self._solve_here(build, symbol_lists, handles, keep, texts_too)
+        return texts, {sig: plain_terms(hs) for sig, hs in kept.items()}
+
+    def _solve_here(self, build, symbol_lists: list, handles, keep: frozenset = frozenset(),
+                    texts_too: frozenset = frozenset()) -> tuple[list[str], dict]:
         ctl = clingo.Control(["--warn=none"])
         build(ctl)
         with ctl.backend() as b:
@@ -431,60 +495,73 @@ def _trim() -> None:
 _TRIM = None
 
 
+def _die_with_parent() -> None:
+    """Have this (forked) process killed when the one that forked it is gone (Linux'
+    ``PR_SET_PDEATHSIG``), so that a stage stopped with its caller is not solved on for nothing."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 # -- a process of its own --------------------------------------------------------------------------
 
 class Worker:
-    """A :class:`Solver` in a forked process, called through pipes (marshal); when no process may
-    be forked, or it fails, the solver runs here (replaying the calls made so far)."""
+    """A :class:`Solver` in a process of its own (:meth:`_start`), called through pipes (marshal);
+    when no process may be started, or it fails, the solver runs here (replaying the calls made
+    so far)."""
 
     def __init__(self, solver: Solver):
-        self.solver = solver  # this process's copy, used only when the forked one is not
-        self.calls: list = []  # the calls answered, replayed here if the forked solver fails
+        self.solver = solver  # this process's copy, used only when the other process is not
+        self.calls: list = []  # the calls answered, replayed here if the solver's process fails
         self.pending = None  # the call sent and not yet received
         self.sent_ok = False
         self.pid = None
+        self.proc = None
         self.local = _evaluate._jobs() < 2
         if not self.local:
             self._start()
 
     def _start(self) -> None:
+        """Start the solver's process: a new interpreter (not a fork of this one, whose heap it
+        would copy page by page as this process goes on writing it), reading calls from one pipe
+        and answering on another; it makes the split of the same rule files itself."""
         try:
             down_r, down_w = os.pipe()
             up_r, up_w = os.pipe()
         except OSError:
             self.local = True
             return
+        package_home = str(Path(__file__).resolve().parent.parent)
+        code = "import sys; sys.path.insert(0, sys.argv[1]); from reasoner.staged import _serve; _serve(int(sys.argv[2]), int(sys.argv[3]))"
         try:
-            pid = os.fork()
-        except OSError:
+            proc = subprocess.Popen([sys.executable, "-c", code, package_home, str(down_r), str(up_w)],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    pass_fds=(down_r, up_w), close_fds=True)
+        except (OSError, ValueError, subprocess.SubprocessError):
             for fd in (down_r, down_w, up_r, up_w):
                 os.close(fd)
             self.local = True
             return
-        if pid == 0:
-            code = 1
-            try:
-                _evaluate._FORKED = True
-                os.close(down_w)
-                os.close(up_r)
-                with os.fdopen(down_r, "rb") as rd, os.fdopen(up_w, "wb") as wr:
-                    while True:
-                        msg = _read_message(rd)
-                        if msg is None:
-                            break
-                        try:
-                            reply = ("ok", self.solver.run(*msg))
-                        except BaseException as e:  # reported; the caller runs the stage itself
-                            reply = ("error", f"{type(e).__name__}: {e}")
-                        _write_message(wr, reply)
-                code = 0
-            finally:
-                os._exit(code)
         os.close(down_r)
         os.close(up_w)
-        self.pid = pid
+        self.proc = proc
+        self.pid = proc.pid
         self.down = os.fdopen(down_w, "wb")
         self.up = os.fdopen(up_r, "rb")
+        split = self.solver.split
+        self.pending = ("init", [str(f) for f in self.solver.files], None if split is None else [str(f) for f in split.apart])
+        self.sent_ok = False
+        try:
+            _write_message(self.down, self.pending)
+            self.sent_ok = True
+        except (OSError, ValueError):
+            pass
+        self.pending = None
 
     def run(self, stage: str, facts: list, answers: list) -> list[str]:
         self.send(stage, facts, answers)
@@ -532,9 +609,46 @@ class Worker:
                 pass
         try:
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
         except OSError:
             pass
+        try:
+            self.proc.wait()
+        except OSError:
+            pass
+
+
+def _serve(down: int, up: int) -> None:
+    """The solver's process (:meth:`Worker._start`): the rule files and those left apart first,
+    then each call's stage solved, its answer or its error written back, until the pipe closes."""
+    code = 1
+    try:
+        _die_with_parent()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the caller's to handle
+        _evaluate._FORKED = True
+        with os.fdopen(down, "rb") as rd, os.fdopen(up, "wb") as wr:
+            init = _read_message(rd)
+            if init is None or init[0] != "init":
+                return
+            files = [Path(f) for f in init[1]]
+            split = None if init[2] is None else stages(files, apart=frozenset(Path(f) for f in init[2]))
+            solver = Solver(files, split)
+            solver.fork_stages = True
+            while True:
+                msg = _read_message(rd)
+                if msg is None:
+                    break
+                args, msg = list(msg), None  # (the call's facts referenced by the call alone)
+                try:
+                    reply = ("ok", solver.run(args.pop(0), args.pop(0), args.pop(0)))
+                except BaseException as e:  # reported; the caller runs the stage itself
+                    reply = ("error", f"{type(e).__name__}: {e}")
+                msg = None
+                _write_message(wr, reply)
+                reply = None
+                _trim()
+        code = 0
+    finally:
+        os._exit(code)
 
 
 def _write_message(f, obj) -> None:

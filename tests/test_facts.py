@@ -275,3 +275,45 @@ def test_shown_atoms_kept_as_handles_state_the_same_atoms_again():
     stated = atoms_of(again)
     assert stated == {s for s in symbols if s.name in ("sid", "action")}
     assert {s.arguments[2].string for s in stated if s.name == "sid"} >= set(NASTY[:3])
+
+
+def test_atoms_made_in_another_process_come_back_as_the_same_symbols():
+    """A stage solved in a forked process (staged.Solver, in its worker) hands its kept atoms
+    back as plain values (`plain_terms`), which this process makes symbols again (`handles_of`):
+    atoms only the other process made — nasty strings, negative functions, tuples, numbers and
+    the bounds — come back as the very symbols clingo makes here (the C path equals the public
+    API's, both ways)."""
+    from reasoner import evaluate
+    from reasoner.facts import add_handles, handles_of, plain_terms, shown_split
+
+    doc = nasty_policy()
+    symbols = list(policy_facts(1, parse({"Version": "2012-10-17", "Statement": doc["Statement"][:-1]})))
+    rules = 'made(S, -f(S, h(-7)), (S, 1), (), #inf, #sup) :- sid(_, _, S). made(-g, "", (2,), -1, 0, x) :- sid(_, _, _). #show made/6.'
+
+    def solved_there():
+        with first_model(lambda backend: add_facts(backend, symbols), rules) as model:
+            _, kept = shown_split(model, frozenset({("made", 6)}))
+        handles = kept[("made", 6)]
+        return plain_terms(handles), len(handles)
+
+    started = evaluate._start(solved_there)
+    assert started is not None
+    (plain, _), = evaluate._collect([started])
+    expected = set()
+    for s in symbols:
+        if s.name == "sid":
+            sid = s.arguments[2]
+            expected.add(clingo.Function("made", [sid, clingo.Function("f", [sid, clingo.Function("h", [clingo.Number(-7)])], False),
+                                                   clingo.Tuple_([sid, clingo.Number(1)]), clingo.Tuple_([]),
+                                                   clingo.Infimum, clingo.Supremum]))
+    expected.add(clingo.Function("made", [clingo.Function("g", [], False), clingo.String(""), clingo.Tuple_([clingo.Number(2)]),
+                                          clingo.Number(-1), clingo.Number(0), clingo.Function("x")]))
+    assert len(plain) == len(expected) == len(NASTY) + 1
+    handles = handles_of(plain)
+    assert sorted(handles) == sorted(int(s._rep) for s in expected)
+    assert sorted(map(repr, plain_terms(handles))) == sorted(map(repr, plain_terms(list(expected))))  # C path == public API
+    again = clingo.Control(["--warn=none"])
+    with again.backend() as backend:
+        add_handles(backend, handles)
+    again.add("base", [], "#show made/6.")
+    assert atoms_of(again) == expected
