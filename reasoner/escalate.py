@@ -95,7 +95,7 @@ def rule_files(extra: Sequence[str | Path] = ()) -> list[Path]:
 
 
 class _Program:
-    """Facts stated once, as plain values (``staged.symbol``: they become symbols where the rules
+    """Facts stated once, as plain values (``facts.from_plain``: they become symbols where the rules
     are grounded), grounded with the rules in stages as answers come in (``staged``)."""
 
     def __init__(self, files: list[Path]):
@@ -166,7 +166,7 @@ class _T:
     ``name``, ``arguments``, ``string``, ``number``): no symbol is made in this process.  It
     prints as clingo prints the symbol (``str``, ``repr``), so it sorts the same way, and
     becomes that symbol again where facts are stated: as plain data (:meth:`plain`) made into
-    symbols by ``staged.symbol`` in the process that grounds."""
+    symbols by ``facts.from_plain`` in the process that grounds."""
 
     __slots__ = ("type", "name", "arguments", "string", "number", "positive")
 
@@ -199,7 +199,7 @@ class _T:
         return f"Function({self.name!r}, [{', '.join(repr(a) for a in self.arguments)}], {self.positive!r})"
 
     def plain(self):
-        """The term as plain data (``staged.symbol``)."""
+        """The term as plain data (``facts.from_plain``)."""
         if self.type is _STRING:
             return self.string
         if self.type is _NUMBER:
@@ -210,7 +210,7 @@ class _T:
 
 
 def _answer(name: str, *strings: str) -> tuple:
-    """The fact ``name("s1", "s2", ...)`` as plain data (``staged.symbol``)."""
+    """The fact ``name("s1", "s2", ...)`` as plain data (``facts.from_plain``)."""
     return (name, strings, True)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from clingo import Function, Number, String, Symbol, SymbolType
+from clingo import Function, Infimum, Number, String, Supremum, Symbol, SymbolType
 
 from .memo import once_per_key
 from .model import Policy
@@ -414,8 +414,6 @@ def from_plain(p) -> Symbol:
         if positive:
             return function(name, [from_plain(a) for a in args])
         return Function(name, [from_plain(a) for a in args], False)
-    from clingo import Infimum, Supremum
-
     return Infimum if p[0] == "#inf" else Supremum
 
 

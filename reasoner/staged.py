@@ -43,30 +43,12 @@ import clingo.ast as A
 
 from . import evaluate as _evaluate
 from .diagnostics import Diagnostic, InputError
-from .facts import add_facts, add_handles, function, handles_of, number, plain_terms, shown_split, string
+from .facts import add_facts, add_handles, from_plain, handles_of, plain_terms, shown_split
 from .paths import encoding_file
 
 ANSWERS = frozenset({("can", 3), ("can_if", 3), ("can_as_trusted", 3), ("can_if_as_trusted", 3)})
 EDGES_ASKED = frozenset({("need_edges_into", 1), ("need_edges_from", 1)})
 ONCE = ("need(", "need_as_trusted(")  # atoms sent once: a later stage's copy is not sent again
-
-
-# -- plain values <-> symbols ------------------------------------------------------------------
-#
-# A term as plain data (marshal): a str is a string, an int a number, (name, arguments, positive)
-# a function (a constant when it has no arguments), ("#inf",) and ("#sup",) the bounds.
-
-def symbol(p) -> clingo.Symbol:
-    if type(p) is str:
-        return string(p)
-    if type(p) is int:
-        return number(p)
-    if len(p) == 3:
-        name, args, positive = p
-        if positive:
-            return function(name, [symbol(a) for a in args])
-        return clingo.Function(name, [symbol(a) for a in args], False)
-    return clingo.Infimum if p[0] == "#inf" else clingo.Supremum
 
 
 # -- the split -----------------------------------------------------------------------------------
@@ -364,8 +346,8 @@ class Solver:
             got = self.facts.get(sig)
             if got is None:
                 got = self.facts[sig] = []
-            got.append(symbol(f))
-        self.answers += [symbol(a) for a in answers]
+            got.append(from_plain(f))
+        self.answers += [from_plain(a) for a in answers]
         facts = answers = None  # (plain values: gone once made symbols, where the caller holds none)
         split = self.split
         escalation = frozenset({("escalation", 4)})

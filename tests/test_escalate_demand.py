@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from reasoner import escalate, match, staged
+from reasoner import escalate, facts, match, staged
 from reasoner.analysis import Analyzer
 from reasoner.escalate import _MayAllow, _required_actions, escalations, rule_files
 from reasoner.evaluate import evaluate
@@ -261,7 +261,7 @@ def test_terms_read_back_from_their_text_are_the_symbols():
     terms = [_read(str(s)) for s in syms]
     for s, t in zip(syms, terms):
         assert (str(t), repr(t)) == (str(s), repr(s))
-        assert staged.symbol(t.plain()) == s  # as the solver's process states it
+        assert facts.from_plain(t.plain()) == s  # as the solver's process states it
     assert sorted(range(len(syms)), key=lambda i: str(tuple(syms[i].arguments))) == sorted(range(len(syms)), key=lambda i: str(tuple(terms[i].arguments)))
     for bad in ['p("a\\q")', "p(1", "p(1))", "P", "", "p(,)", 'p("a"b)', "p(-a)x"]:
         with pytest.raises(ValueError):
