@@ -492,6 +492,20 @@ def _die_with_parent() -> None:
 
 # -- a process of its own --------------------------------------------------------------------------
 
+def _own_process() -> bool:
+    """Whether the rules may be solved in a process of their own: where two processes may work
+    (``IAM_REASONER_JOBS`` not 1, two cores or more), on POSIX, not from a process forked to
+    decide requests.  Other threads running here (a Jupyter kernel's) are no reason not to: the
+    process is a new interpreter (fork and exec), which inherits none of their locks; and in a
+    long-lived kernel the symbols the grounding makes, never freed by clingo, go with it."""
+    if os.name != "posix" or _evaluate._FORKED:
+        return False
+    env = os.environ.get("IAM_REASONER_JOBS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env) > 1
+    return (os.cpu_count() or 1) >= 2
+
+
 class Worker:
     """A :class:`Solver` in a process of its own (:meth:`_start`), called through pipes (marshal);
     when no process may be started, or it fails, the solver runs here (replaying the calls made
@@ -504,7 +518,7 @@ class Worker:
         self.sent_ok = False
         self.pid = None
         self.proc = None
-        self.local = _evaluate._jobs() < 2
+        self.local = not _own_process()
         if not self.local:
             self._start()
 

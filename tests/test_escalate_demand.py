@@ -286,6 +286,34 @@ def test_rules_solved_in_a_process_of_their_own_or_here_give_the_same_report(est
     assert forked.findings or name == "example"
 
 
+def test_rules_solved_apart_while_other_threads_run(estates, monkeypatch):
+    """A process running other threads (a Jupyter kernel has several) decides its requests itself
+    (it never forks), but the rules still go to a process of their own: a new interpreter, which
+    inherits no lock, and takes the grounding's symbols with it.  The report is the one made with
+    every stage solved here."""
+    import threading
+
+    est = load(str(estates["org-11"]))
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    here = escalations(Analyzer(est))
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    apart: list = []
+    close = staged.Worker.close
+    monkeypatch.setattr(staged.Worker, "close", lambda self: apart.append(self.pid is not None and not self.local) or close(self))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        assert threading.active_count() > 1
+        threaded = escalations(Analyzer(est))
+    finally:
+        stop.set()
+        other.join()
+    assert apart == [True], "with another thread running, the rules were solved in this process"
+    assert json.dumps(threaded.as_json(), sort_keys=True) == json.dumps(here.as_json(), sort_keys=True)
+    assert threaded.findings
+
+
 # (Condition clause, role tags, whether the evaluation can allow the role's request)
 _CLAUSES = [
     ({"StringLike": {"aws:PrincipalTag/QuickSetupManagerID": "*"}}, {}, False),  # tag absent
