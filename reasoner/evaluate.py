@@ -785,12 +785,17 @@ _FORKED = False  # set in a forked process deciding part of a chunk: it never fo
 
 
 def _jobs() -> int:
-    """How many processes may decide one chunk: ``IAM_REASONER_JOBS`` (1: every chunk is decided
-    in this process), else 2 where the machine has two cores or more.  A process running other
-    threads (a Jupyter kernel, a progress monitor) never forks: a forked child would inherit
-    their locks."""
+    """How many processes may decide one chunk: :func:`processes`, except that a process running
+    other threads (a Jupyter kernel, a progress monitor) never forks: a forked child would
+    inherit their locks."""
     if _FORKED or not hasattr(os, "fork") or threading.active_count() > 1:
         return 1
+    return processes()
+
+
+def processes() -> int:
+    """How many processes may work side by side: ``IAM_REASONER_JOBS`` (1: everything in this
+    process), else 2 where the machine has two cores or more."""
     env = os.environ.get("IAM_REASONER_JOBS", "").strip()
     if env.isdigit() and int(env) > 0:
         return min(int(env), 2)

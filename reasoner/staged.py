@@ -494,16 +494,12 @@ def _die_with_parent() -> None:
 
 def _own_process() -> bool:
     """Whether the rules may be solved in a process of their own: where two processes may work
-    (``IAM_REASONER_JOBS`` not 1, two cores or more), on POSIX, not from a process forked to
-    decide requests.  Other threads running here (a Jupyter kernel's) are no reason not to: the
-    process is a new interpreter (fork and exec), which inherits none of their locks; and in a
-    long-lived kernel the symbols the grounding makes, never freed by clingo, go with it."""
-    if os.name != "posix" or _evaluate._FORKED:
-        return False
-    env = os.environ.get("IAM_REASONER_JOBS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env) > 1
-    return (os.cpu_count() or 1) >= 2
+    (``evaluate.processes``), on POSIX, not from a process forked to decide requests.  Other
+    threads running here (a Jupyter kernel's) are no reason not to, as they are for forking
+    (``evaluate._jobs``): the process is a new interpreter (fork and exec), which inherits none of
+    their locks; and in a long-lived kernel the symbols the grounding makes, never freed by
+    clingo, go with it."""
+    return os.name == "posix" and not _evaluate._FORKED and _evaluate.processes() > 1
 
 
 class Worker:

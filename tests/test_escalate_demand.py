@@ -268,50 +268,37 @@ def test_terms_read_back_from_their_text_are_the_symbols():
             _read(bad)
 
 
+@pytest.mark.parametrize("threaded", [False, True], ids=["alone", "other-thread"])
 @pytest.mark.parametrize("name", ["example", "org-11"])
-def test_rules_solved_in_a_process_of_their_own_or_here_give_the_same_report(estates, name, monkeypatch):
+def test_rules_solved_in_a_process_of_their_own_or_here_give_the_same_report(estates, name, threaded, monkeypatch):
     """The escalation rules are grounded in a process of their own (each stage in a fork of it)
     when one may be started; in this process (IAM_REASONER_JOBS=1) the report is the same,
-    finding by finding and proof by proof."""
-    est = load(str(estates[name]))
-    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
-    apart: list = []
-    close = staged.Worker.close
-    monkeypatch.setattr(staged.Worker, "close", lambda self: apart.append(self.pid is not None and not self.local) or close(self))
-    forked = escalations(Analyzer(est))
-    assert apart == [True], "the rules were not solved in a process of their own"
-    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
-    here = escalations(Analyzer(est))
-    assert json.dumps(forked.as_json(), sort_keys=True) == json.dumps(here.as_json(), sort_keys=True)
-    assert forked.findings or name == "example"
-
-
-def test_rules_solved_apart_while_other_threads_run(estates, monkeypatch):
-    """A process running other threads (a Jupyter kernel has several) decides its requests itself
-    (it never forks), but the rules still go to a process of their own: a new interpreter, which
-    inherits no lock, and takes the grounding's symbols with it.  The report is the one made with
-    every stage solved here."""
+    finding by finding and proof by proof.  Also while another thread runs (a Jupyter kernel
+    has several): that process then decides its requests itself (it never forks), but the rules
+    still go to a new interpreter, which inherits no lock."""
     import threading
 
-    est = load(str(estates["org-11"]))
-    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
-    here = escalations(Analyzer(est))
+    est = load(str(estates[name]))
     monkeypatch.setenv("IAM_REASONER_JOBS", "2")
     apart: list = []
     close = staged.Worker.close
     monkeypatch.setattr(staged.Worker, "close", lambda self: apart.append(self.pid is not None and not self.local) or close(self))
     stop = threading.Event()
     other = threading.Thread(target=stop.wait, daemon=True)
-    other.start()
+    if threaded:
+        other.start()
     try:
-        assert threading.active_count() > 1
-        threaded = escalations(Analyzer(est))
+        assert (threading.active_count() > 1) == threaded
+        forked = escalations(Analyzer(est))
     finally:
         stop.set()
-        other.join()
-    assert apart == [True], "with another thread running, the rules were solved in this process"
-    assert json.dumps(threaded.as_json(), sort_keys=True) == json.dumps(here.as_json(), sort_keys=True)
-    assert threaded.findings
+        if threaded:
+            other.join()
+    assert apart == [True], "the rules were not solved in a process of their own"
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    here = escalations(Analyzer(est))
+    assert json.dumps(forked.as_json(), sort_keys=True) == json.dumps(here.as_json(), sort_keys=True)
+    assert forked.findings or name == "example"
 
 
 # (Condition clause, role tags, whether the evaluation can allow the role's request)
