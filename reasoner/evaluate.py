@@ -828,7 +828,7 @@ def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int) -> 
     slices = [part[i : i + step] for i in range(0, len(part), step)]
     started: list = []
     for sl in slices:
-        got = _start(lambda sl=sl: _export_all(sl, _in_chunks(sl, exact_conditions)))
+        got = _start(lambda sl=sl: _decided_plain(sl, exact_conditions))
         if got is None:
             _stop(started)
             return None
@@ -997,6 +997,41 @@ class Evaluating:
         if self.forked is not None:
             _stop(self.forked[1])
             self.forked = None
+
+
+def _die_with_parent() -> None:
+    """Have this (forked) process killed when the one that forked it is gone (Linux'
+    ``PR_SET_PDEATHSIG``), so that a stage or a slice of requests stopped with its caller is not
+    worked on for nothing."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+SLICE = 20_000  # requests one forked process decides (larger slices: see _decided_plain)
+
+
+def _decided_plain(part: Sequence[Request], exact_conditions: bool) -> list:
+    """In a forked process: the decisions of ``part`` as plain data (:func:`_export`), a
+    :data:`SLICE` of it at a time in processes forked from this one, one after another, when it
+    is larger.  A process grows with clingo's symbols of every chunk it grounds (they are never
+    freed): each slice's go with its process, and this one keeps only the plain decisions."""
+    if len(part) <= SLICE:
+        return _export_all(part, _in_chunks(part, exact_conditions))
+    out: list = []
+    for at in range(0, len(part), SLICE):
+        sl = part[at : at + SLICE]
+        started = _start(lambda sl=sl: _die_with_parent() or _export_all(sl, _in_chunks(sl, exact_conditions)))
+        got = _collect([started]) if started is not None else None
+        got = got[0] if got is not None else _export_all(sl, _in_chunks(sl, exact_conditions))
+        # (a pending residual condition names its request by its place: in `part`, not in `sl`)
+        out += [g if g[6] is None else (*g[:6], g[6] + at) for g in got]
+    return out
 
 
 def _in_chunks(part: Sequence[Request], exact_conditions: bool) -> list[Decision]:

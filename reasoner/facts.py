@@ -439,3 +439,39 @@ def handles_of(plain: list) -> list:
     if _LIB is None:
         return [make(p) for p in plain]
     return [int(make(p)._rep) for p in plain]
+
+
+def argument_texts(atoms: list, pos: int) -> list[str]:
+    """For each atom, given as a handle (:func:`shown_split`) or a symbol, its argument at
+    ``pos``: a string's own characters, anything else as clingo writes it."""
+    if not atoms:
+        return []
+    if _LIB is None or not (isinstance(atoms[0], int) or hasattr(atoms[0], "_rep")):
+        return [a.arguments[pos].string if a.arguments[pos].type == SymbolType.String else str(a.arguments[pos]) for a in atoms]
+    lib, ffi = _LIB, _FFI
+    arguments_of, kind_of, string_of = lib.clingo_symbol_arguments, lib.clingo_symbol_type, lib.clingo_symbol_string
+    STRING = lib.clingo_symbol_type_string
+    args = ffi.new("clingo_symbol_t const**")
+    size = ffi.new("size_t*")
+    chars = ffi.new("char const**")
+    text = ffi.string
+    memo: dict = {}
+    out = []
+    for a in atoms:
+        h = a if isinstance(a, int) else a._rep
+        if not arguments_of(h, args, size):
+            raise RuntimeError(_clingo_error())
+        if size[0] <= pos:
+            raise ValueError(f"an atom without argument {pos}")
+        arg = int(args[0][pos])
+        got = memo.get(arg)
+        if got is None:
+            if kind_of(arg) == STRING:
+                if not string_of(arg, chars):
+                    raise RuntimeError(_clingo_error())
+                got = text(chars[0]).decode()
+            else:
+                got = _texts([arg])[0]
+            memo[arg] = got
+        out.append(got)
+    return out

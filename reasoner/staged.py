@@ -4,7 +4,8 @@ The rules (``encodings/escalate/`` and a user's files) are parsed once and split
 predicates depend on (:func:`stages`):
 
 - ``after``: the rules that depend on the answers of request evaluation (``can/3``, ``can_if/3``
-  and their ``as_trusted`` forms): ``escalation/4``, ``conditional/4``, ``ways.lp`` (unless the
+  and their ``as_trusted`` forms): ``escalation/4``, ``conditional/4`` (when a rule reads it:
+  rules no shown atom depends on are left out, :func:`_needed`), ``ways.lp`` (unless the
   driver runs it as a stage of its own, ``ways``: ``stages(apart=...)``).  They are
   grounded over the atoms of the stages before that they read (``option/4``,
   ``also_requires/6``, ...), handed over as clingo's own symbols, never as text;
@@ -35,6 +36,7 @@ import signal
 import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Optional
 
@@ -43,7 +45,8 @@ import clingo.ast as A
 
 from . import evaluate as _evaluate
 from .diagnostics import Diagnostic, InputError
-from .facts import add_facts, add_handles, from_plain, handles_of, plain_terms, shown_split
+from .evaluate import _die_with_parent
+from .facts import add_facts, add_handles, argument_texts, from_plain, handles_of, plain_terms, shown_split
 from .paths import encoding_file
 
 ANSWERS = frozenset({("can", 3), ("can_if", 3), ("can_as_trusted", 3), ("can_if_as_trusted", 3)})
@@ -188,6 +191,7 @@ def _stages(files: list[Path], apart: frozenset) -> Optional[Stages]:
         rules.append((st, sig, body))
     if not shows:
         return None  # everything is shown: no stage could keep its interface to itself
+    rules = _needed(rules, shows)
     # the predicates that depend on the answers, through any rule (positive or not)
     later = _closure(rules, ANSWERS)
     reads_answers = [r[1] in later or (r[1] is None and bool(r[2] & later)) for r in rules]
@@ -216,6 +220,108 @@ def _stages(files: list[Path], apart: frozenset) -> Optional[Stages]:
     programs["before"] = [st for st, _, _ in before]
     programs["after"] = [st for st, _, _ in after]
     return Stages(programs, {"after": interface}, {"before": interface}, shows, common, "before")
+
+
+def _needed(rules: list, shows: set) -> list:
+    """The rules a shown atom or a constraint depends on, through any rule; the others are left
+    out (their atoms are not shown and change no shown atom: ``conditional/4``, for rules a user
+    may add, when no rule reads it), when that cannot change the models: no rule left out reads
+    an atom of those left out other than positively and plainly in its body (what they derive
+    over the rest is then one least model, whatever the rest is)."""
+    wanted = set(shows)
+    for _, sig, body in rules:
+        if sig is None:
+            wanted |= body
+    grew = True
+    while grew:
+        grew = False
+        for _, sig, body in rules:
+            if sig in wanted and not body <= wanted:
+                wanted |= body
+                grew = True
+    out = [r for r in rules if r[1] in wanted or r[1] is None]
+    if len(out) == len(rules):
+        return rules
+    dropped = {sig for _, sig, _ in rules if sig not in wanted and sig is not None}
+    for st, sig, _ in rules:
+        if sig in dropped and _non_monotone(st) & dropped:
+            return rules
+    return out
+
+
+def _non_monotone(st) -> set:
+    """The signatures of a rule's body atoms other than those of plain positive literals."""
+    out: set = set()
+    for lit in st.body:
+        if lit.ast_type == A.ASTType.Literal and lit.sign == A.Sign.NoSign and lit.atom.ast_type == A.ASTType.SymbolicAtom:
+            continue
+        _atoms(lit, out)
+    return out
+
+
+# the place of the actor among the arguments of the atoms the escalation rules derive for an actor
+# from what the actor may do (:func:`_actor_local`)
+ACTOR = {("option", 4): 1, ("also_requires", 6): 1, ("escalation", 4): 0, ("conditional", 4): 0,
+         ("granted", 3): 0, ("granted_as_trusted", 3): 0, **{sig: 0 for sig in ANSWERS}}
+PART = 250_000  # atoms named by an actor in one part of an actor-local stage (Solver._solve_by_actor)
+
+
+def _actor_local(statements: list) -> bool:
+    """Whether every rule derives an atom of an actor (:data:`ACTOR`) from atoms of that actor
+    and atoms that name none, which no rule derives: each of its atoms of a kind in ACTOR has
+    the head's actor variable at the actor's place.  Then its ground rules for one actor share
+    no atom with those for another but those no rule derives."""
+    for st in statements:
+        if st.ast_type != A.ASTType.Rule:
+            return False
+        atom = st.head.atom if st.head.ast_type == A.ASTType.Literal else None
+        if atom is None or atom.ast_type != A.ASTType.SymbolicAtom or atom.symbol.ast_type != A.ASTType.Function:
+            return False
+        sig = (atom.symbol.name, len(atom.symbol.arguments))
+        if sig not in ACTOR:
+            return False
+        actor = atom.symbol.arguments[ACTOR[sig]]
+        if actor.ast_type != A.ASTType.Variable or actor.name == "_":
+            return False
+        found: list = []
+        for lit in st.body:
+            if not _functions(lit, found):
+                return False
+        for name, args in found:
+            if (name, len(args)) in ACTOR:
+                a = args[ACTOR[(name, len(args))]]
+                if a.ast_type != A.ASTType.Variable or a.name != actor.name:
+                    return False
+    return True
+
+
+def _functions(node, out: list) -> bool:
+    """The (name, arguments) of the atoms under an AST node, as :func:`_atoms` finds them."""
+    t = node.ast_type
+    if t == A.ASTType.TheoryAtom:
+        return False
+    if t == A.ASTType.SymbolicAtom:
+        sym = node.symbol
+        if sym.ast_type == A.ASTType.UnaryOperation:
+            sym = sym.argument
+        if sym.ast_type != A.ASTType.Function:
+            return False
+        out.append((sym.name, sym.arguments))
+        return True
+    for key in node.child_keys:
+        val = getattr(node, key)
+        if isinstance(val, A.AST):
+            if not _functions(val, out):
+                return False
+        elif val is not None and not isinstance(val, (str, int)):
+            for v in val:
+                if isinstance(v, A.AST) and not _functions(v, out):
+                    return False
+    return True
+
+
+def _is_handles(items: list) -> bool:
+    return bool(items) and isinstance(items[0], int)
 
 
 EDGES = frozenset({("assumes", 2)})  # the facts added as edges are evaluated
@@ -367,10 +473,15 @@ class Solver:
             if stage == "after":
                 keep = keep | escalation
             lists = self._facts(stage, split.programs[stage], split.shows | keep)
-            if stage == "after":
-                lists.append(self.answers)
-            texts, kept = self._solve(self._builder(split.programs[stage], split.shows | keep), lists, handles,
-                                      keep=keep, texts_too=split.shows)
+            build = self._builder(split.programs[stage], split.shows | keep)
+            if stage == "after" and _actor_local(split.programs[stage]):
+                signed = [(sig, hs) for earlier, kept in self.kept.items() if earlier != stage for sig, hs in kept.items() if sig in wanted]
+                signed += [(sig, syms) for sig, syms in self.facts.items() if any(syms is got for got in lists)]
+                texts, kept = self._solve_by_actor(build, signed, self.answers, keep, split.shows)
+            else:
+                if stage == "after":
+                    lists.append(self.answers)
+                texts, kept = self._solve(build, lists, handles, keep=keep, texts_too=split.shows)
             self.kept[stage] = kept
             if stage == "after":
                 self.escalation = kept.get(("escalation", 4), [])
@@ -433,6 +544,41 @@ class Solver:
                 return texts, kept
         return self._solve_here(build, symbol_lists, handles, keep, texts_too)
 
+    def _solve_by_actor(self, build, signed: list, answers: list, keep: frozenset, texts_too: frozenset) -> tuple[list[str], dict]:
+        """:meth:`_solve` of a stage whose rules are actor-local (:func:`_actor_local`), in parts
+        of at most :data:`PART` atoms named by an actor, one after another (each in a process of
+        its own, in a Worker): each part holds every atom of some actors, and all the atoms that
+        name none.  The ground program of such rules is the union of those of its parts, which
+        share no atom they derive: the shown atoms are the union of the parts'."""
+        named = sum(len(items) for sig, items in signed if sig in ACTOR) + len(answers)
+        parts = -(-named // PART)
+        if parts <= 1:
+            return self._solve(build, [items for _, items in signed if not _is_handles(items)] + [answers],
+                               [h for _, items in signed if _is_handles(items) for h in items], keep=keep, texts_too=texts_too)
+
+        def part_of(items: list, pos: int) -> list:
+            return [zlib.crc32(t.encode()) % parts for t in argument_texts(items, pos)]
+
+        placed = [(items, part_of(items, ACTOR[sig]) if sig in ACTOR else None) for sig, items in signed]
+        placed.append((answers, part_of(answers, 0)))  # (every answer names its actor first)
+        texts: list = []
+        kept: dict = {}
+        for i in range(parts):
+            lists, handles = [], []
+            for items, where in placed:
+                mine = items if where is None else [x for x, p in zip(items, where) if p == i]
+                if not mine:
+                    continue
+                if _is_handles(mine):
+                    handles += mine
+                else:
+                    lists.append(mine)
+            got_texts, got_kept = self._solve(build, lists, handles, keep=keep, texts_too=texts_too)
+            texts += got_texts
+            for sig, hs in got_kept.items():
+                kept.setdefault(sig, []).extend(hs)
+        return texts, kept
+
     def _solved_plain(self, build, symbol_lists, handles, keep, texts_too) -> tuple:
         _die_with_parent()
         texts, kept = self._solve_here(build, symbol_lists, handles, keep, texts_too)
@@ -477,19 +623,6 @@ def _trim() -> None:
 _TRIM = None
 
 
-def _die_with_parent() -> None:
-    """Have this (forked) process killed when the one that forked it is gone (Linux'
-    ``PR_SET_PDEATHSIG``), so that a stage stopped with its caller is not solved on for nothing."""
-    try:
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 # -- a process of its own --------------------------------------------------------------------------
 
 def _own_process() -> bool:
@@ -509,8 +642,10 @@ class Worker:
 
     def __init__(self, solver: Solver):
         self.solver = solver  # this process's copy, used only when the other process is not
-        self.calls: list = []  # the calls answered, replayed here if the solver's process fails
-        self.pending = None  # the call sent and not yet received
+        # the calls answered by the solver's process, replayed here if it fails: each as the
+        # message it was sent as, compressed (a large estate's facts are hundreds of MB as values)
+        self.calls: list = []
+        self.pending = None  # (stage, the call) sent and not yet received
         self.sent_ok = False
         self.pid = None
         self.proc = None
@@ -561,18 +696,23 @@ class Worker:
 
     def send(self, stage: str, facts: list, answers: list) -> None:
         """Start a stage (:meth:`Solver.run`); its atoms are read with :meth:`receive`, and this
-        process may work meanwhile."""
-        self.pending = (stage, facts, answers)
+        process may work meanwhile.  Once sent, the call is kept only as its message, compressed."""
+        call = (stage, facts, answers)
         self.sent_ok = False
-        if not self.local:
-            try:
-                _write_message(self.down, self.pending)
-                self.sent_ok = True
-            except (OSError, ValueError):
-                pass
+        if self.local:
+            self.pending = (stage, call)
+            return
+        data = marshal.dumps(call)
+        call = facts = answers = None
+        try:
+            _write_data(self.down, data)
+            self.sent_ok = True
+        except (OSError, ValueError):
+            pass
+        self.pending = (stage, zlib.compress(data, 1))
 
     def receive(self) -> list[str]:
-        call, self.pending = self.pending, None
+        (_, call), self.pending = self.pending, None
         if not self.local:
             reply = None
             if self.sent_ok:
@@ -586,8 +726,9 @@ class Worker:
             self.close()
             self.local = True
             for earlier in self.calls:
-                self.solver.run(*earlier)  # this process's solver catches up
-        self.calls.append(call)
+                self.solver.run(*_unpack(earlier))  # this process's solver catches up
+            self.calls = []
+            call = _unpack(call)
         return self.solver.run(*call)
 
     def close(self) -> None:
@@ -643,8 +784,15 @@ def _serve(down: int, up: int) -> None:
         os._exit(code)
 
 
+def _unpack(message: bytes) -> tuple:
+    return marshal.loads(zlib.decompress(message))
+
+
 def _write_message(f, obj) -> None:
-    data = marshal.dumps(obj)
+    _write_data(f, marshal.dumps(obj))
+
+
+def _write_data(f, data: bytes) -> None:
     f.write(struct.pack("<Q", len(data)))
     f.write(data)
     f.flush()

@@ -45,7 +45,9 @@ def test_the_shipped_rules_split_by_what_reads_the_answers_and_the_edges():
     base, edged, after = (split.programs[k] for k in ("base", "edged", "after"))
     # nothing before `after` reads an answer of the evaluation; everything that does is after
     assert not (_bodies(base) | _bodies(edged)) & staged.ANSWERS
-    assert {("escalation", 4), ("conditional", 4), ("granted", 3), ("raised", 5), ("admin_dist", 2), ("next_step", 4)} <= _heads(after)
+    assert {("escalation", 4), ("granted", 3), ("raised", 5), ("admin_dist", 2), ("next_step", 4)} <= _heads(after)
+    # conditional/4 is there for rules that read it: with none, nothing shown depends on it
+    assert ("conditional", 4) not in _heads(after)
     assert not (_heads(base) | _heads(edged)) & _heads(after)
     # `base` reads no edge: it runs once, while the edges into administrators are evaluated;
     # `edged` holds the options that read edges and, copied, the rules that read what they derive
@@ -65,11 +67,30 @@ def test_the_shipped_rules_split_by_what_reads_the_answers_and_the_edges():
     assert not {("admin_dist", 2), ("next_step", 4), ("raised", 5)} & apart.shows
 
 
+def test_rules_no_shown_atom_depends_on_are_left_out_only_when_that_cannot_change_the_models(tmp_path):
+    """A rule whose atoms nothing shown (nor a constraint) depends on is not grounded; one that
+    reads conditional/4 brings it back; and rules left out must not read what they derive other
+    than positively (`p :- not q. q :- not p.` has two models, and a constraint over the rest
+    could still see none): otherwise nothing is left out."""
+    reads = tmp_path / "reads.lp"
+    reads.write_text('flagged(X) :- conditional(X,M,R,G).\n#show flagged/1.\n')
+    split = staged.stages(rule_files([reads]))
+    assert ("conditional", 4) in _heads(split.programs["after"]) and ("flagged", 1) in _heads(split.programs["after"])
+    unread = tmp_path / "unread.lp"
+    unread.write_text('lonely(X) :- escalation(X,M,R,G).\n')
+    split = staged.stages(rule_files([unread]))
+    assert ("lonely", 1) not in _heads(split.programs["after"])
+    cycle = tmp_path / "cycle.lp"
+    cycle.write_text('odd(X) :- escalation(X,M,R,G), not even(X).\neven(X) :- escalation(X,M,R,G), not odd(X).\n')
+    split = staged.stages(rule_files([cycle]))
+    assert {("odd", 1), ("even", 1), ("conditional", 4), ("lonely", 1)} & _heads(split.programs["after"]) == {("odd", 1), ("even", 1), ("conditional", 4)}
+
+
 def test_rules_not_linear_in_what_reads_edges_keep_one_stage_before(tmp_path):
     """A rule that joins two atoms derived from edges cannot be split into base and edged
     parts: the options and their needs then run as one stage, after the edges asked for."""
     f = tmp_path / "join.lp"
-    f.write_text('pair(X,Y) :- option(M,X,R,G), option(M,Y,R,G), X != Y.\n')
+    f.write_text('pair(X,Y) :- option(M,X,R,G), option(M,Y,R,G), X != Y.\n#show pair/2.\n')
     split = staged.stages(rule_files([f]))
     assert split is not None and list(split.programs) == ["edges", "before", "after"] and split.grown == "before"
 
@@ -101,6 +122,41 @@ def test_staged_and_whole_program_give_the_same_report(estate, monkeypatch):
     assert set(stages_run) <= {"before", "after", "ways"}
     assert split == whole
     assert json.loads(split)["findings"]
+
+
+def test_after_solved_in_parts_by_actor_gives_the_same_report(estate, monkeypatch):
+    """The shipped `after` rules are actor-local (an escalation of X reads only what X may do and
+    atoms that name no actor): solved in parts, each with every atom of some actors, the report
+    is the one solved whole; rules that join two actors are never split."""
+    split = staged.stages(rule_files(), apart=frozenset({encoding_file("escalate/ways.lp")}))
+    assert staged._actor_local(split.programs["after"])
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    whole = _report(estate)
+    parts: list = []
+    solve = staged.Solver._solve
+
+    def counting(self, build, lists, handles, **kw):
+        parts.append(sum(len(x) for x in lists) + len(handles))
+        return solve(self, build, lists, handles, **kw)
+
+    monkeypatch.setattr(staged.Solver, "_solve", counting)
+    monkeypatch.setattr(staged, "PART", 30)
+    assert _report(estate) == whole
+    # (base, edged, the after parts, ways): `after` was solved in several parts
+    assert len(parts) >= 6 and json.loads(whole)["findings"]
+
+
+@pytest.mark.parametrize("rule", [
+    "pair(X,Y) :- escalation(X,M,R,G), escalation(Y,M,R,G), X != Y.",  # two actors
+    "any_escalation :- escalation(X,M,R,G).",  # an atom of no actor derived
+    "granted(X,A,R) :- can(Y,A,R), assumes(X,Y).",  # another actor's answer
+    'escalation("arn:aws:iam::1:role/r",M,R,G) :- option(M,X,R,G).',  # no actor variable
+])
+def test_rules_that_are_not_actor_local_are_recognised(rule):
+    from clingo.ast import parse_string
+    stmts: list = []
+    parse_string(rule, stmts.append)
+    assert not staged._actor_local([st for st in stmts if st.ast_type == staged.A.ASTType.Rule])
 
 
 # A method whose options read an answer (allowed to pass the role: then the function must be

@@ -588,11 +588,15 @@ def test_conditions_completed_in_the_background_are_the_exact_ones(monkeypatch, 
 
 
 @pytest.mark.parametrize("exact", [True, False])
-def test_evaluation_begun_in_forked_processes_gives_the_decisions(monkeypatch, forks, exact):
+@pytest.mark.parametrize("sliced", [False, True])
+def test_evaluation_begun_in_forked_processes_gives_the_decisions(monkeypatch, forks, tmp_path, exact, sliced):
     """`Evaluating` decides a batch in forked processes, each its slice chunk by chunk, while the
-    caller goes on; the decisions (reasons, residual conditions, those left for later included)
-    are those `evaluate` gives here.  Cancelled, its processes are gone."""
+    caller goes on (and, when its slice is larger than SLICE, a SLICE at a time in processes it
+    forks one after another); the decisions (reasons, residual conditions, those left for later
+    included) are those `evaluate` gives here.  Cancelled, its processes are gone, those it
+    forked too."""
     import os
+    import time
 
     import reasoner.evaluate as ev
     from reasoner.request import request_from_json
@@ -601,22 +605,56 @@ def test_evaluation_begun_in_forked_processes_gives_the_decisions(monkeypatch, f
     monkeypatch.setenv("IAM_REASONER_JOBS", "2")
     monkeypatch.setattr(ev, "PARALLEL_MIN", 100)
     monkeypatch.setattr(ev, "CHUNK", 70)  # each process decides its slice in chunks
+    log = tmp_path / "slices"
+    if sliced:
+        monkeypatch.setattr(ev, "SLICE", 40)  # 150 requests a process: 4 processes each, in turn
+        export_all = ev._export_all
+
+        def logged(part, decisions):  # (runs in the process that decided the part)
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()} {len(part)}\n")
+            return export_all(part, decisions)
+
+        monkeypatch.setattr(ev, "_export_all", logged)
     begun = ev.Evaluating(reqs, exact_conditions=exact)
     assert len(forks) == 2
     forked = begun.result()
     assert all(d.reasons_of.by_handle is None for d in forked), "not decided in forked processes"
+    if sliced:
+        parts = [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
+        assert sorted(n for _, n in parts) == [30, 30] + [40] * 6 and len({pid for pid, _ in parts}) == 8
     monkeypatch.setenv("IAM_REASONER_JOBS", "1")
     here = ev.evaluate(reqs, exact_conditions=exact)
     assert [d.as_json() for d in forked] == [d.as_json() for d in here]
     assert sum(d.decision == "ConditionallyAllowed" for d in here) > 20
 
     monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    log.unlink(missing_ok=True)
     stopped = ev.Evaluating(reqs, exact_conditions=exact)
     pids = [pid for pid, _ in stopped.forked[1]]
+    if sliced:
+        for _ in range(200):  # until a first slice's process has been forked (and done)
+            if log.exists() and log.read_text():
+                break
+            time.sleep(0.02)
+        pids += [int(line.split()[0]) for line in log.read_text().split("\n") if line]
     stopped.cancel()
-    for pid in pids:
+    for pid in pids[:2]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+    def gone(pid: int) -> bool:  # (or dead, not yet reaped by whichever process adopted it)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+        except FileNotFoundError:
+            return True
+
+    for _ in range(250):  # the processes those forked are killed as their parents go
+        if all(gone(pid) for pid in pids[2:]):
+            break
+        time.sleep(0.02)
+    assert all(gone(pid) for pid in pids[2:])
 
 
 def test_statements_considered_for_an_action_are_those_its_patterns_admit():
