@@ -57,7 +57,13 @@ class Hop:
     def reasons(self) -> dict:
         return self.evaluation.reasons if hasattr(self.evaluation, "reasons") else dict(self.evaluation or {})
 
-    def as_json(self) -> dict:
+    def located_reasons(self) -> dict:
+        """:attr:`reasons`, not kept when not located yet (``Decision.located_reasons``)."""
+        ev = self.evaluation
+        return ev.located_reasons() if hasattr(ev, "located_reasons") else dict(ev or {})
+
+    def as_json(self, reasons: Optional[dict] = None) -> dict:
+        """The hop as JSON; ``reasons``: its reasons, when the caller has them already."""
         d = {
             "kind": self.kind,
             "principal": self.principal,
@@ -65,7 +71,7 @@ class Hop:
             "resource": self.resource,
             "decision": self.decision,
             "conditions": self.conditions,
-            "reasons": self.reasons,
+            "reasons": self.reasons if reasons is None else reasons,
         }
         if self.blocked_by:
             d["blocked_by"] = self.blocked_by

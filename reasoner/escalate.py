@@ -19,7 +19,9 @@ estate as facts and asks the request evaluation for exactly the permissions the 
 from __future__ import annotations
 
 import bisect
+import json
 import re
+import textwrap
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
@@ -49,7 +51,9 @@ class Finding:
     path: list  # the rest of the way to arbitrary permissions: [(principal, method, target)]
     steps_to_admin: Optional[int] = None
 
-    def as_json(self) -> dict:
+    def as_json(self, reasons_of=None) -> dict:
+        """The finding as JSON; ``reasons_of(hop)``: the reasons of each hop of its proof, when
+        the caller locates them (:meth:`Escalations.json_text`)."""
         return {
             "principal": self.principal,
             "method": self.method,
@@ -59,7 +63,7 @@ class Finding:
             "conditions": self.conditions,
             "steps_to_admin": self.steps_to_admin,
             "path": [{"principal": p, "method": m, "target": t} for p, m, t in self.path],
-            "proof": {"hops": [h.as_json() for h in self.hops]},
+            "proof": {"hops": [h.as_json(None if reasons_of is None else reasons_of(h)) for h in self.hops]},
         }
 
 
@@ -71,12 +75,46 @@ class Escalations:
     admin_conditions: dict = field(default_factory=dict)  # admin → conditions of its `*` on `*`
 
     def as_json(self) -> dict:
+        return {"findings": [f.as_json() for f in self.findings], **self._summary()}
+
+    def _summary(self) -> dict:
         return {
-            "findings": [f.as_json() for f in self.findings],
             "admins": self.admins,
             "admin_conditions": {k: v for k, v in self.admin_conditions.items() if v},
             "missing": self.missing,
         }
+
+    def json_text(self, indent: int = 2):
+        """The text of ``json.dumps(self.as_json(), indent=indent)``, in pieces, a finding at a
+        time: the reasons of each proof are located for it and let go once written (kept, a large
+        estate's would take many times the analysis' memory); those a principal's findings share
+        (its findings come one after another) are located once."""
+        pad = " " * indent
+        rest = self._summary()
+        if not self.findings:
+            yield json.dumps({"findings": [], **rest}, indent=indent)
+            return
+        yield "{\n" + pad + '"findings": [\n'
+        located: dict = {}
+        who = None
+
+        def reasons_of(hop) -> dict:
+            got = located.get(id(hop))
+            if got is None:
+                got = located[id(hop)] = hop.located_reasons()
+            return got
+
+        last = len(self.findings) - 1
+        for i, f in enumerate(self.findings):
+            if f.principal != who:
+                located.clear()
+                who = f.principal
+            text = json.dumps(f.as_json(reasons_of), indent=indent)
+            yield textwrap.indent(text, pad * 2) + (",\n" if i < last else "\n")
+        yield pad + "]"
+        for key, value in rest.items():
+            yield ",\n" + pad + json.dumps(key) + ": " + textwrap.indent(json.dumps(value, indent=indent), pad)[len(pad):]
+        yield "\n}"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .pictures import mimebundle

@@ -84,6 +84,13 @@ class Decision:
             self._reasons = self.reasons_of() if callable(self.reasons_of) else (self.reasons_of or {})
         return self._reasons
 
+    def located_reasons(self) -> dict:
+        """:attr:`reasons`, not kept here when not built yet: for output written once (a large
+        analysis' reasons, kept, would take many times its memory)."""
+        if self._reasons is not None:
+            return self._reasons
+        return self.reasons_of() if callable(self.reasons_of) else (self.reasons_of or {})
+
     @property
     def allowed(self) -> bool:
         return self.decision == "Allowed"
