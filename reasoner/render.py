@@ -67,10 +67,11 @@ def decision_tree(decision, request=None) -> str:
     return "\n".join(tree(title, children))
 
 
-def _hop_children(hop) -> list:
-    """The deciding statements of every layer of one hop, and what was checked."""
+def _hop_children(hop, reasons_of=None) -> list:
+    """The deciding statements of every layer of one hop, and what was checked; ``reasons_of(hop)``:
+    its reasons, when the caller locates them (:func:`escalations_lines`)."""
     out = []
-    for layer, slot in hop.reasons.items():
+    for layer, slot in (hop.reasons if reasons_of is None else reasons_of(hop)).items():
         name = LAYER_TITLES.get(layer, layer)
         if isinstance(slot, list):
             if slot and all(lv.get("allow") and not lv.get("deny") for lv in slot):
@@ -118,6 +119,59 @@ def text(result) -> str:
 whocan_text = can_text = escalations_text = text
 
 
+def escalations_lines(result):
+    """The lines of ``text(result)`` for escalations, a finding at a time: the reasons of each
+    proof are located for it and let go once written (kept, a large estate's would take many
+    times the analysis' memory); those a principal's findings share are located once."""
+    located: dict = {}
+    who = None
+
+    def reasons_of(hop) -> dict:
+        got = located.get(id(hop))
+        if got is None:
+            got = located[id(hop)] = hop.located_reasons()
+        return got
+
+    yield f"privilege escalation: {len(result.findings)} finding(s)"
+    for f in result.findings:  # (never the last child: the administrators follow)
+        if f.principal != who:
+            located.clear()
+            who = f.principal
+        lines = tree(*_finding_outline(f, reasons_of))
+        yield "├─ " + lines[0]
+        for line in lines[1:]:
+            yield "│  " + line
+    yield from tree("", _escalations_tail(result))[1:]
+
+
+def _finding_outline(f, reasons_of=None) -> tuple:
+    label = f"{f.principal}: {f.title} on {f.target}"
+    if f.gains.startswith("raise:"):
+        label += f" (gives {f.gains[6:]} any permission)"
+    elif f.gains != "admin":
+        label += f" (acts as {f.gains})"
+    if f.steps_to_admin is not None:
+        label += f" — administrator in {f.steps_to_admin} step(s)"
+    if f.conditions:
+        label += "  [if " + " and ".join(f.conditions) + "]"
+    sub = [(hop_label(h), _hop_children(h, reasons_of)) for h in f.hops]
+    if f.path and len(f.path) > 1:
+        sub.append(("way to administrator", [f"{p}: {m} on {t}" for p, m, t in f.path]))
+    return label, sub
+
+
+def _escalations_tail(result) -> list:
+    """What follows the findings: that there is none, the administrators, the missing data."""
+    out = []
+    if not result.findings:
+        out.append("no escalation found")
+    admins = [a + (f"  [if {' and '.join(result.admin_conditions[a])}]" if result.admin_conditions.get(a) else "") for a in result.admins]
+    out.append((f"administrators already ({len(result.admins)})", admins or ["none"]))
+    if result.missing:
+        out.append(("missing data (findings may be incomplete)", result.missing))
+    return out
+
+
 def outline(result):
     """The proof as (label, children) pairs, the shape of the text tree."""
     from .analysis import CanResult, WhoCan
@@ -139,27 +193,7 @@ def outline(result):
             children.append(("depends on data not collected", result.missing))
         return (f"can {result.principal} {result.action} on {result.resource}: {result.decision}", children)
     if isinstance(result, Escalations):
-        children = []
-        for f in result.findings:
-            label = f"{f.principal}: {f.title} on {f.target}"
-            if f.gains.startswith("raise:"):
-                label += f" (gives {f.gains[6:]} any permission)"
-            elif f.gains != "admin":
-                label += f" (acts as {f.gains})"
-            if f.steps_to_admin is not None:
-                label += f" — administrator in {f.steps_to_admin} step(s)"
-            if f.conditions:
-                label += "  [if " + " and ".join(f.conditions) + "]"
-            sub = hops(f.hops)
-            if f.path and len(f.path) > 1:
-                sub.append(("way to administrator", [f"{p}: {m} on {t}" for p, m, t in f.path]))
-            children.append((label, sub))
-        if not result.findings:
-            children.append("no escalation found")
-        admins = [a + (f"  [if {' and '.join(result.admin_conditions[a])}]" if result.admin_conditions.get(a) else "") for a in result.admins]
-        children.append((f"administrators already ({len(result.admins)})", admins or ["none"]))
-        if result.missing:
-            children.append(("missing data (findings may be incomplete)", result.missing))
+        children = [_finding_outline(f) for f in result.findings] + _escalations_tail(result)
         return (f"privilege escalation: {len(result.findings)} finding(s)", children)
     if isinstance(result, Paths):
         if not result.chains:

@@ -90,7 +90,7 @@ def test_rules_file_that_does_not_load(snapshot, tmp_path):
     assert r.exit_code == 2
 
 
-def test_json_is_written_a_finding_at_a_time_as_one_document(snapshot, tmp_path_factory):
+def test_json_and_text_are_written_a_finding_at_a_time_as_one_document(snapshot, tmp_path_factory):
     """`--json` writes the findings one at a time, each proof's reasons located for it and not
     kept: the text is the document `json.dumps(as_json(), indent=2)` gives, byte for byte (also
     with no findings at all: an administrator asked about), and no decision of a proof holds its
@@ -98,6 +98,7 @@ def test_json_is_written_a_finding_at_a_time_as_one_document(snapshot, tmp_path_
     from reasoner.analysis import Analyzer
     from reasoner.escalate import escalations
     from reasoner.load import load
+    from reasoner.render import escalations_lines, text
 
     from .conftest import synthetic_estate
 
@@ -105,11 +106,18 @@ def test_json_is_written_a_finding_at_a_time_as_one_document(snapshot, tmp_path_
     some_admin = escalations(Analyzer(est)).admins[0]
     for principal in (None, some_admin):
         streamed = escalations(Analyzer(est), principal)
-        text = "".join(streamed.json_text(indent=2))
+        written = "".join(streamed.json_text(indent=2))
         assert all(h.evaluation._reasons is None for f in streamed.findings for h in f.hops)
         whole = escalations(Analyzer(est), principal)
-        assert text == json.dumps(whole.as_json(), indent=2)
+        assert written == json.dumps(whole.as_json(), indent=2)
         assert bool(whole.findings) == (principal is None)
+        # the text tree too: a finding at a time, the tree `text` draws of the whole
+        streamed = escalations(Analyzer(est), principal)
+        lines = "\n".join(escalations_lines(streamed))
+        assert all(h.evaluation._reasons is None for f in streamed.findings for h in f.hops)
+        assert lines == text(escalations(Analyzer(est), principal)) and ("statement" in lines) == (principal is None)
     root, _, _ = snapshot
     r = invoke("-s", str(root), "--json")
     assert r.exit_code == 0 and r.output == json.dumps(escalations(Analyzer(load(root))).as_json(), indent=2) + "\n"
+    r = invoke("-s", str(root), "-q")
+    assert r.exit_code == 0 and r.output == text(escalations(Analyzer(load(root)))) + "\n"

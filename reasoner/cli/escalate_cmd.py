@@ -6,7 +6,7 @@ import click
 from ..analysis import Analyzer
 from ..escalate import MAX_STEPS, escalations
 from ..load import load
-from ..render import escalations_text
+from ..render import escalations_lines
 from .common import guarded, main
 from .load_cmd import snapshot_option
 
@@ -33,4 +33,5 @@ def escalations_command(snapshot, principal, rules, max_steps, as_json, quiet):
             click.echo(piece, nl=False)
         click.echo()
     else:
-        click.echo(escalations_text(result))
+        for line in escalations_lines(result):  # (a finding at a time, as --json)
+            click.echo(line)
