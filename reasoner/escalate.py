@@ -95,20 +95,8 @@ class Escalations:
             yield json.dumps({"findings": [], **rest}, indent=indent)
             return
         yield "{\n" + pad + '"findings": [\n'
-        located: dict = {}
-        who = None
-
-        def reasons_of(hop) -> dict:
-            got = located.get(id(hop))
-            if got is None:
-                got = located[id(hop)] = hop.located_reasons()
-            return got
-
         last = len(self.findings) - 1
-        for i, f in enumerate(self.findings):
-            if f.principal != who:
-                located.clear()
-                who = f.principal
+        for i, (f, reasons_of) in enumerate(one_at_a_time(self.findings)):
             text = json.dumps(f.as_json(reasons_of), indent=indent)
             yield textwrap.indent(text, pad * 2) + (",\n" if i < last else "\n")
         yield pad + "]"
@@ -120,6 +108,26 @@ class Escalations:
         from .pictures import mimebundle
 
         return mimebundle(self)
+
+
+def one_at_a_time(findings: Sequence[Finding]):
+    """Each finding with a function giving the reasons of a hop of its proof, located for it and
+    let go once the next principal's findings come (those a principal's findings share, which
+    come one after another, are located once): for output written a finding at a time."""
+    located: dict = {}
+    who = None
+
+    def reasons_of(hop) -> dict:
+        got = located.get(id(hop))
+        if got is None:
+            got = located[id(hop)] = hop.located_reasons()
+        return got
+
+    for f in findings:
+        if f.principal != who:
+            located.clear()
+            who = f.principal
+        yield f, reasons_of
 
 
 def rule_files(extra: Sequence[str | Path] = ()) -> list[Path]:

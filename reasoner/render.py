@@ -123,20 +123,10 @@ def escalations_lines(result):
     """The lines of ``text(result)`` for escalations, a finding at a time: the reasons of each
     proof are located for it and let go once written (kept, a large estate's would take many
     times the analysis' memory); those a principal's findings share are located once."""
-    located: dict = {}
-    who = None
-
-    def reasons_of(hop) -> dict:
-        got = located.get(id(hop))
-        if got is None:
-            got = located[id(hop)] = hop.located_reasons()
-        return got
+    from .escalate import one_at_a_time
 
     yield f"privilege escalation: {len(result.findings)} finding(s)"
-    for f in result.findings:  # (never the last child: the administrators follow)
-        if f.principal != who:
-            located.clear()
-            who = f.principal
+    for f, reasons_of in one_at_a_time(result.findings):  # (never the last child: the administrators follow)
         lines = tree(*_finding_outline(f, reasons_of))
         yield "├─ " + lines[0]
         for line in lines[1:]:

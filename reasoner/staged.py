@@ -207,14 +207,7 @@ def _stages(files: list[Path], apart: frozenset) -> Optional[Stages]:
     programs = {}
     # the part of `before` the edges asked for depend on: a stage of its own, unless they are
     # asked through the options themselves
-    wanted = set(EDGES_ASKED)
-    grew = True
-    while grew:
-        grew = False
-        for _, sig, body in before:
-            if sig in wanted and not body <= wanted:
-                wanted |= body
-                grew = True
+    wanted = _depended_on(before, set(EDGES_ASKED))
     if any(sig in EDGES_ASKED for _, sig, _ in before) and ("option", 4) not in wanted:
         programs["edges"] = [st for st, sig, _ in before if sig in wanted]
     programs["before"] = [st for st, _, _ in before]
@@ -232,13 +225,7 @@ def _needed(rules: list, shows: set) -> list:
     for _, sig, body in rules:
         if sig is None:
             wanted |= body
-    grew = True
-    while grew:
-        grew = False
-        for _, sig, body in rules:
-            if sig in wanted and not body <= wanted:
-                wanted |= body
-                grew = True
+    wanted = _depended_on(rules, wanted)
     out = [r for r in rules if r[1] in wanted or r[1] is None]
     if len(out) == len(rules):
         return rules
@@ -247,6 +234,18 @@ def _needed(rules: list, shows: set) -> list:
         if sig in dropped and _non_monotone(st) & dropped:
             return rules
     return out
+
+
+def _depended_on(rules: list, wanted: set) -> set:
+    """``wanted`` and the signatures its atoms depend on, through the rules (positively or not)."""
+    grew = True
+    while grew:
+        grew = False
+        for _, sig, body in rules:
+            if sig in wanted and not body <= wanted:
+                wanted |= body
+                grew = True
+    return wanted
 
 
 def _non_monotone(st) -> set:
@@ -296,13 +295,14 @@ def _actor_local(statements: list) -> bool:
 
 
 def _functions(node, out: list) -> bool:
-    """The (name, arguments) of the atoms under an AST node, as :func:`_atoms` finds them."""
+    """Add the (name, arguments) of the atoms under an AST node to ``out``; False when one is of a
+    kind the split does not place (a pool, a theory atom)."""
     t = node.ast_type
     if t == A.ASTType.TheoryAtom:
         return False
     if t == A.ASTType.SymbolicAtom:
         sym = node.symbol
-        if sym.ast_type == A.ASTType.UnaryOperation:
+        if sym.ast_type == A.ASTType.UnaryOperation:  # classical negation
             sym = sym.argument
         if sym.ast_type != A.ASTType.Function:
             return False
@@ -397,27 +397,10 @@ def _occurrences(rule, sigs) -> int:
 def _atoms(node, out: set) -> bool:
     """Add the signatures of the atoms under an AST node to ``out``; False when one is of a kind
     the split does not place (a pool, a theory atom)."""
-    t = node.ast_type
-    if t == A.ASTType.TheoryAtom:
-        return False
-    if t == A.ASTType.SymbolicAtom:
-        sym = node.symbol
-        if sym.ast_type == A.ASTType.UnaryOperation:  # classical negation
-            sym = sym.argument
-        if sym.ast_type != A.ASTType.Function:
-            return False
-        out.add((sym.name, len(sym.arguments)))
-        return True
-    for key in node.child_keys:
-        val = getattr(node, key)
-        if isinstance(val, A.AST):
-            if not _atoms(val, out):
-                return False
-        elif val is not None and not isinstance(val, (str, int)):
-            for v in val:
-                if isinstance(v, A.AST) and not _atoms(v, out):
-                    return False
-    return True
+    found: list = []
+    ok = _functions(node, found)
+    out.update((name, len(args)) for name, args in found)
+    return ok
 
 
 def _show(sig: tuple, loc) -> A.AST:
