@@ -62,8 +62,8 @@ class Hop:
         ev = self.evaluation
         return ev.located_reasons() if hasattr(ev, "located_reasons") else dict(ev or {})
 
-    def as_json(self, reasons: Optional[dict] = None) -> dict:
-        """The hop as JSON; ``reasons``: its reasons, when the caller has them already."""
+    def as_json(self, reasons_of=None) -> dict:
+        """The hop as JSON; ``reasons_of(hop)``: its reasons, when the caller locates them."""
         d = {
             "kind": self.kind,
             "principal": self.principal,
@@ -71,7 +71,7 @@ class Hop:
             "resource": self.resource,
             "decision": self.decision,
             "conditions": self.conditions,
-            "reasons": self.reasons if reasons is None else reasons,
+            "reasons": self.reasons if reasons_of is None else reasons_of(self),
         }
         if self.blocked_by:
             d["blocked_by"] = self.blocked_by
@@ -370,10 +370,10 @@ class Analyzer:
         ctx, excluded = self._memo("context", (principal, res_account), self._context)
         if resource_tags is not None or context:
             ctx = dict(ctx)
-        known = ["aws:principaltag/"] if known_tags else []
+        known: tuple = ("aws:principaltag/",) if known_tags else ()
         absent_keys = self._memo("absent", (who.kind != "service", tuple(absent)), _absent_keys)
         if resource_tags is not None:
-            known.append("aws:resourcetag/")
+            known += ("aws:resourcetag/",)
             for k, v in resource_tags.items():
                 ctx[f"aws:resourcetag/{k.lower()}"] = [str(v)]
         if context:
@@ -397,7 +397,7 @@ class Analyzer:
             wildcard_only=wildcard_only,
             unknown_context=unknown,
             absent_keys=absent_keys,
-            known_prefixes=_PREFIXES.setdefault(tuple(known), tuple(known)),
+            known_prefixes=_PREFIXES.setdefault(known, known),
             excluded_values=excluded,
             locations=_NO_LOCATIONS,
             service_linked_role=slr,

@@ -63,7 +63,7 @@ class Finding:
             "conditions": self.conditions,
             "steps_to_admin": self.steps_to_admin,
             "path": [{"principal": p, "method": m, "target": t} for p, m, t in self.path],
-            "proof": {"hops": [h.as_json(None if reasons_of is None else reasons_of(h)) for h in self.hops]},
+            "proof": {"hops": [h.as_json(reasons_of) for h in self.hops]},
         }
 
 

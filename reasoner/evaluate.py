@@ -81,7 +81,7 @@ class Decision:
         and the policies checked.  Built when first asked: locating statements in their files
         costs, and most decisions made on the way to an answer are never shown."""
         if self._reasons is None:
-            self._reasons = self.reasons_of() if callable(self.reasons_of) else (self.reasons_of or {})
+            self._reasons = self.located_reasons()
         return self._reasons
 
     def located_reasons(self) -> dict:
@@ -1028,14 +1028,21 @@ def _decided_plain(part: Sequence[Request], exact_conditions: bool) -> list:
     :data:`SLICE` of it at a time in processes forked from this one, one after another, when it
     is larger.  A process grows with clingo's symbols of every chunk it grounds (they are never
     freed): each slice's go with its process, and this one keeps only the plain decisions."""
+    def decided(sl):
+        return _export_all(sl, _in_chunks(sl, exact_conditions))
+
+    def decided_apart(sl):
+        _die_with_parent()
+        return decided(sl)
+
     if len(part) <= SLICE:
-        return _export_all(part, _in_chunks(part, exact_conditions))
+        return decided(part)
     out: list = []
     for at in range(0, len(part), SLICE):
         sl = part[at : at + SLICE]
-        started = _start(lambda sl=sl: _die_with_parent() or _export_all(sl, _in_chunks(sl, exact_conditions)))
+        started = _start(lambda sl=sl: decided_apart(sl))
         got = _collect([started]) if started is not None else None
-        got = got[0] if got is not None else _export_all(sl, _in_chunks(sl, exact_conditions))
+        got = got[0] if got is not None else decided(sl)
         # (a pending residual condition names its request by its place: in `part`, not in `sl`)
         out += [g if g[6] is None else (*g[:6], g[6] + at) for g in got]
     return out

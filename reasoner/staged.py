@@ -262,7 +262,7 @@ def _non_monotone(st) -> set:
 # from what the actor may do (:func:`_actor_local`)
 ACTOR = {("option", 4): 1, ("also_requires", 6): 1, ("escalation", 4): 0, ("conditional", 4): 0,
          ("granted", 3): 0, ("granted_as_trusted", 3): 0, **{sig: 0 for sig in ANSWERS}}
-PART = 250_000  # atoms named by an actor in one part of an actor-local stage (Solver._solve_by_actor)
+PART = 250_000  # atoms named by an actor in one part of an actor-local stage (Solver._solve_in_parts)
 
 
 def _actor_local(statements: list) -> bool:
@@ -318,10 +318,6 @@ def _functions(node, out: list) -> bool:
                 if isinstance(v, A.AST) and not _functions(v, out):
                     return False
     return True
-
-
-def _is_handles(items: list) -> bool:
-    return bool(items) and isinstance(items[0], int)
 
 
 EDGES = frozenset({("assumes", 2)})  # the facts added as edges are evaluated
@@ -451,20 +447,16 @@ class Solver:
             texts, _ = self._solve(self._builder(split.programs["edges"], EDGES_ASKED), self._facts(stage, split.programs["edges"], EDGES_ASKED), [])
         else:
             wanted = split.inputs.get(stage, frozenset())
-            handles = [h for earlier, kept in self.kept.items() if earlier != stage for sig, hs in kept.items() if sig in wanted for h in hs]
+            handles = [(sig, hs) for earlier, kept in self.kept.items() if earlier != stage for sig, hs in kept.items() if sig in wanted]
             keep = split.keeps.get(stage, frozenset())
             if stage == "after":
                 keep = keep | escalation
-            lists = self._facts(stage, split.programs[stage], split.shows | keep)
-            build = self._builder(split.programs[stage], split.shows | keep)
-            if stage == "after" and _actor_local(split.programs[stage]):
-                signed = [(sig, hs) for earlier, kept in self.kept.items() if earlier != stage for sig, hs in kept.items() if sig in wanted]
-                signed += [(sig, syms) for sig, syms in self.facts.items() if any(syms is got for got in lists)]
-                texts, kept = self._solve_by_actor(build, signed, self.answers, keep, split.shows)
-            else:
-                if stage == "after":
-                    lists.append(self.answers)
-                texts, kept = self._solve(build, lists, handles, keep=keep, texts_too=split.shows)
+            facts = self._signed_facts(stage, split.programs[stage], split.shows | keep)
+            if stage == "after":
+                facts.append((None, self.answers))  # (the answers: can/3, can_if/3, ... alike)
+            by_actor = stage == "after" and _actor_local(split.programs[stage])
+            texts, kept = self._solve_in_parts(self._builder(split.programs[stage], split.shows | keep), handles, facts,
+                                               keep, split.shows, by_actor)
             self.kept[stage] = kept
             if stage == "after":
                 self.escalation = kept.get(("escalation", 4), [])
@@ -478,10 +470,13 @@ class Solver:
         return out
 
     def _facts(self, stage: str, statements: Optional[list], shows) -> list:
-        """The lists of facts a stage's program may read: those of the signatures its statements
-        name (in a body, a head, a condition) or show; all of them when its statements are not
-        known or name an atom of a kind not followed (a fact no rule reads and no #show names
-        changes no shown atom: left out, it is not grounded)."""
+        return [syms for _, syms in self._signed_facts(stage, statements, shows)]
+
+    def _signed_facts(self, stage: str, statements: Optional[list], shows) -> list:
+        """The facts a stage's program may read, (signature, symbols) for each signature: those
+        its statements name (in a body, a head, a condition) or show; all of them when its
+        statements are not known or name an atom of a kind not followed (a fact no rule reads and
+        no #show names changes no shown atom: left out, it is not grounded)."""
         if stage not in self._reading:
             reads: Optional[set] = None
             if statements is not None:
@@ -494,7 +489,7 @@ class Solver:
                         break
             self._reading[stage] = reads
         reads = self._reading[stage]
-        return [syms for sig, syms in self.facts.items() if reads is None or sig in reads]
+        return [(sig, syms) for sig, syms in self.facts.items() if reads is None or sig in reads]
 
     def _builder(self, statements: list, shows):
         common = self.split.common if self.split is not None else []
@@ -527,36 +522,38 @@ class Solver:
                 return texts, kept
         return self._solve_here(build, symbol_lists, handles, keep, texts_too)
 
-    def _solve_by_actor(self, build, signed: list, answers: list, keep: frozenset, texts_too: frozenset) -> tuple[list[str], dict]:
-        """:meth:`_solve` of a stage whose rules are actor-local (:func:`_actor_local`), in parts
-        of at most :data:`PART` atoms named by an actor, one after another (each in a process of
-        its own, in a Worker): each part holds every atom of some actors, and all the atoms that
-        name none.  The ground program of such rules is the union of those of its parts, which
-        share no atom they derive: the shown atoms are the union of the parts'."""
-        named = sum(len(items) for sig, items in signed if sig in ACTOR) + len(answers)
-        parts = -(-named // PART)
-        if parts <= 1:
-            return self._solve(build, [items for _, items in signed if not _is_handles(items)] + [answers],
-                               [h for _, items in signed if _is_handles(items) for h in items], keep=keep, texts_too=texts_too)
+    def _solve_in_parts(self, build, handles: list, facts: list, keep: frozenset, texts_too: frozenset,
+                        by_actor: bool) -> tuple[list[str], dict]:
+        """:meth:`_solve` over the atoms of earlier stages (``handles``) and the facts, each given
+        as (signature, atoms); the answers' signature is None.  ``by_actor``: the stage's rules
+        are actor-local (:func:`_actor_local`), and it is solved in parts of at most :data:`PART`
+        atoms named by an actor, one after another (each in a process of its own, in a Worker):
+        each part holds every atom of some actors, and all the atoms that name none.  The ground
+        program of such rules is the union of those of its parts, which share no atom they
+        derive: the shown atoms are the union of the parts'."""
+        def actor_at(sig):
+            return 0 if sig is None else ACTOR.get(sig)  # (every answer names its actor first)
 
-        def part_of(items: list, pos: int) -> list:
-            return [zlib.crc32(t.encode()) % parts for t in argument_texts(items, pos)]
+        named = sum(len(items) for sig, items in handles + facts if actor_at(sig) is not None)
+        parts = max(1, -(-named // PART)) if by_actor else 1
 
-        placed = [(items, part_of(items, ACTOR[sig]) if sig in ACTOR else None) for sig, items in signed]
-        placed.append((answers, part_of(answers, 0)))  # (every answer names its actor first)
+        def placed(sig, items):
+            pos = actor_at(sig)
+            if parts == 1 or pos is None:
+                return items, None
+            return items, [zlib.crc32(t.encode()) % parts for t in argument_texts(items, pos)]
+
+        handles = [placed(sig, hs) for sig, hs in handles]
+        facts = [placed(sig, syms) for sig, syms in facts]
+
+        def mine(items, where, i):
+            return items if where is None else [x for x, p in zip(items, where) if p == i]
+
         texts: list = []
         kept: dict = {}
         for i in range(parts):
-            lists, handles = [], []
-            for items, where in placed:
-                mine = items if where is None else [x for x, p in zip(items, where) if p == i]
-                if not mine:
-                    continue
-                if _is_handles(mine):
-                    handles += mine
-                else:
-                    lists.append(mine)
-            got_texts, got_kept = self._solve(build, lists, handles, keep=keep, texts_too=texts_too)
+            got_texts, got_kept = self._solve(build, [mine(syms, where, i) for syms, where in facts],
+                                              [h for hs, where in handles for h in mine(hs, where, i)], keep=keep, texts_too=texts_too)
             texts += got_texts
             for sig, hs in got_kept.items():
                 kept.setdefault(sig, []).extend(hs)
