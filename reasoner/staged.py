@@ -424,8 +424,11 @@ class Solver:
         self.escalation: list = []  # handles of the escalation/4 atoms of the last `after`
         self.sent: set = set()
         self.fork_stages = False  # each stage solved in a process forked for it (set in a Worker)
+        self.finished = False  # the ways were solved here, the last stage (:meth:`run`)
 
     def run(self, stage: str, facts: list, answers: list) -> list[str]:
+        if self.finished:
+            raise RuntimeError("the ways were the last stage: this solver has let go of the others' atoms")
         for f in facts:
             sig = (f[0], len(f[1])) if type(f) is tuple and len(f) == 3 else None
             got = self.facts.get(sig)
@@ -438,7 +441,19 @@ class Solver:
         escalation = frozenset({("escalation", 4)})
         if stage == "ways":
             ways = encoding_file("escalate/ways.lp")
-            texts, _ = self._solve(lambda ctl: ctl.load(str(ways)), self._facts(stage, read_rules([ways]).statements, ()), self.escalation)
+            symbol_lists = self._facts(stage, read_rules([ways]).statements, ())
+            if self.fork_stages:
+                # the last stage, solved in this process (the solver's own, a Worker's): a fork
+                # would copy the pages of this heap it touches on top of its own grounding, and
+                # this process ends with the analysis anyway.  What only the other stages read
+                # goes first.
+                self.finished = True
+                self.facts = self.answers = self.kept = None
+                _trim()
+                texts, _ = self._solve_here(lambda ctl: ctl.load(str(ways)), symbol_lists, self.escalation)
+            else:
+                texts, _ = self._solve(lambda ctl: ctl.load(str(ways)), symbol_lists, self.escalation)
+            symbol_lists = None
         elif split is None:
             texts, kept = self._solve(self._builder(read_rules(self.files).statements, ()), [*self._facts(stage, None, ()), self.answers], [],
                                       keep=escalation, texts_too=escalation)

@@ -214,3 +214,34 @@ def test_a_solver_process_that_dies_is_replaced_here(estate, monkeypatch):
     assert workers and b"_serve" in workers[0][1]  # there was a solver process, and it was killed
     # here: the calls before `after` replayed, then `after` and what follows
     assert calls[: calls.index("after")] and "after" in calls
+
+
+def test_the_ways_are_the_solvers_last_stage_solved_in_its_own_process(monkeypatch, forks):
+    """In the solver's own process (a Worker's: ``fork_stages``) the ways, the last stage, are
+    solved there rather than in a fork, once what only other stages read is let go: the same
+    atoms as a fork gives; asked for another stage afterwards, it says so (the Worker then
+    replays the calls in the analysis' process)."""
+    from clingo import Function, String
+
+    def fresh(fork_stages):
+        s = staged.Solver(rule_files(), staged.stages(rule_files(), apart=frozenset({encoding_file("escalate/ways.lp")})))
+        s.fork_stages = fork_stages
+        a, b, c = (f"arn:aws:iam::111111111111:role/{n}" for n in "abc")
+        s.escalation = [Function("escalation", [String(a), Function("iam_attach_role_policy"), String(b), String(b)]),
+                        Function("escalation", [String(b), Function("iam_put_role_policy"), String(b), Function("admin")]),
+                        Function("escalation", [String(c), Function("iam_pass_role"), String(a), Function("raise", [String(a)])])]
+        facts = [("principal", (p,), True) for p in (a, b, c)] + [("assumes", (c, a), True), ("max_steps", (6,), True)]
+        return s, facts
+
+    here, facts = fresh(False)
+    forks.clear()
+    expected = sorted(here.run("ways", facts, []))
+    assert len(forks) == 0 and any(t.startswith("admin_dist(") for t in expected)
+    # (c raises a, which it acts as by assuming it: two steps; by a, three)
+    assert 'admin_dist("arn:aws:iam::111111111111:role/c",2)' in expected
+    own, facts = fresh(True)
+    got = sorted(own.run("ways", facts, []))
+    assert len(forks) == 0 and got == expected
+    assert own.facts is None and own.answers is None  # (let go before the ways were grounded)
+    with pytest.raises(RuntimeError, match="last stage"):
+        own.run("after", [], [])
