@@ -325,6 +325,12 @@ class _Batch:
 _INDEX: dict[int, tuple] = {}
 
 
+def forget_index() -> None:
+    """Let go of the policies' action indexes (:func:`_candidates`), built again when asked: an
+    analysis drops them once its requests are decided, before it builds what it keeps."""
+    _INDEX.clear()
+
+
 def _candidates(pol: Policy, action: str) -> list[Statement]:
     """The statements of a policy whose Action / NotAction element admits the action (the
     others cannot apply: statements.lp reads only these, as `considered`).  Each policy is indexed
@@ -828,14 +834,15 @@ def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int)
     return None if forked is None else _gathered(*forked)
 
 
-def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int) -> Optional[tuple[list, list]]:
+def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int, only_conditions: bool = False) -> Optional[tuple[list, list]]:
     """``jobs`` forked processes started on slices of ``part``: (slices, started), None when one
-    could not be started (those started are stopped)."""
+    could not be started (those started are stopped).  ``only_conditions``: each sends back only
+    the residual conditions of each request (:func:`_decided_plain`)."""
     step = -(-len(part) // jobs)
     slices = [part[i : i + step] for i in range(0, len(part), step)]
     started: list = []
     for sl in slices:
-        got = _start(lambda sl=sl: _decided_plain(sl, exact_conditions))
+        got = _start(lambda sl=sl: _decided_plain(sl, exact_conditions, only_conditions))
         if got is None:
             _stop(started)
             return None
@@ -843,12 +850,15 @@ def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int) -> 
     return slices, started
 
 
-def _gathered(slices: list, started: list) -> Optional[list[Decision]]:
-    """The decisions of :func:`_fork_slices`' processes, in the order of their requests; None when
-    one failed."""
+def _gathered(slices: list, started: list, only_conditions: bool = False) -> Optional[list]:
+    """The decisions of :func:`_fork_slices`' processes, in the order of their requests (with
+    ``only_conditions``, as they were started: the residual conditions of each); None when one
+    failed."""
     results = _collect(started)
     if results is None:
         return None
+    if only_conditions:
+        return [c for got in results for c in got]
     out: list[Decision] = []
     infos: dict = {}
     for sl, got in zip(slices, results):
@@ -960,7 +970,7 @@ def complete(decisions: Iterable[Decision]) -> None:
     ``evaluate(..., exact_conditions=False)``."""
     pending, reqs = _to_complete(decisions)
     if pending:
-        _set_conditions(pending, reqs, evaluate(reqs))
+        _set_conditions(pending, reqs, Evaluating(reqs, only_conditions=True).result())
 
 
 def _to_complete(decisions: Iterable[Decision]) -> tuple[list, list]:
@@ -970,8 +980,10 @@ def _to_complete(decisions: Iterable[Decision]) -> tuple[list, list]:
     return pending, list({id(d._pending): d._pending for d in pending}.values())
 
 
-def _set_conditions(pending: list, reqs: list, decided: list) -> None:
-    got = {id(req): d._conditions for req, d in zip(reqs, decided)}
+def _set_conditions(pending: list, reqs: list, conditions: list) -> None:
+    """Each pending decision's residual conditions, those computed for its request: ``conditions``
+    are the requests' ``reqs``, in their order."""
+    got = {id(req): c for req, c in zip(reqs, conditions)}
     for d in pending:
         if d._pending is not None:  # (not read, and so completed, meanwhile)
             d.conditions = got[id(d._pending)]
@@ -983,22 +995,27 @@ class Evaluating:
     :meth:`result` waits for the decisions (or decides here when no process could be forked, or
     one failed); :meth:`cancel` stops the processes."""
 
-    def __init__(self, requests: Sequence[Request], exact_conditions: bool = True):
+    def __init__(self, requests: Sequence[Request], exact_conditions: bool = True, only_conditions: bool = False):
+        """``only_conditions`` (with ``exact_conditions``): :meth:`result` gives each request's
+        residual conditions, not its decision (what :class:`Completing` waits for: the whole
+        decisions of a large batch, made here at once, would take several times its memory)."""
         self.requests = list(requests)
-        self.exact_conditions = exact_conditions
+        self.exact_conditions = exact_conditions or only_conditions
+        self.only_conditions = only_conditions
         self.forked = None
         jobs = _jobs()
         if len(self.requests) >= PARALLEL_MIN and jobs > 1 and not _FORKED:
-            self.forked = _fork_slices(self.requests, exact_conditions, jobs)
+            self.forked = _fork_slices(self.requests, self.exact_conditions, jobs, only_conditions)
 
-    def result(self) -> list[Decision]:
+    def result(self) -> list:
         if self.forked is not None:
             forked, self.forked = self.forked, None
             with gc_paused(long_lived=True):
-                got = _gathered(*forked)
+                got = _gathered(*forked, only_conditions=self.only_conditions)
             if got is not None:
                 return got
-        return evaluate(self.requests, exact_conditions=self.exact_conditions)
+        got = evaluate(self.requests, exact_conditions=self.exact_conditions)
+        return [d._conditions for d in got] if self.only_conditions else got
 
     def cancel(self) -> None:
         if self.forked is not None:
@@ -1023,13 +1040,16 @@ def _die_with_parent() -> None:
 SLICE = 20_000  # requests one forked process decides (larger slices: see _decided_plain)
 
 
-def _decided_plain(part: Sequence[Request], exact_conditions: bool) -> list:
+def _decided_plain(part: Sequence[Request], exact_conditions: bool, only_conditions: bool = False) -> list:
     """In a forked process: the decisions of ``part`` as plain data (:func:`_export`), a
     :data:`SLICE` of it at a time in processes forked from this one, one after another, when it
     is larger.  A process grows with clingo's symbols of every chunk it grounds (they are never
-    freed): each slice's go with its process, and this one keeps only the plain decisions."""
+    freed): each slice's go with its process, and this one keeps only the plain decisions.
+    ``only_conditions`` (with ``exact_conditions``): only each decision's residual conditions,
+    for a caller that has the decisions and waits for those (:class:`Completing`)."""
     def decided(sl):
-        return _export_all(sl, _in_chunks(sl, exact_conditions))
+        got = _in_chunks(sl, exact_conditions)
+        return [d._conditions for d in got] if only_conditions else _export_all(sl, got)
 
     def decided_apart(sl):
         _die_with_parent()
@@ -1044,7 +1064,7 @@ def _decided_plain(part: Sequence[Request], exact_conditions: bool) -> list:
         got = _collect([started]) if started is not None else None
         got = got[0] if got is not None else decided(sl)
         # (a pending residual condition names its request by its place: in `part`, not in `sl`)
-        out += [g if g[6] is None else (*g[:6], g[6] + at) for g in got]
+        out += got if only_conditions else [g if g[6] is None else (*g[:6], g[6] + at) for g in got]
     return out
 
 
@@ -1064,7 +1084,7 @@ class Completing:
 
     def __init__(self, decisions: Iterable[Decision]):
         self.pending, reqs = _to_complete(decisions)
-        self.evaluating = Evaluating(reqs) if self.pending else None
+        self.evaluating = Evaluating(reqs, only_conditions=True) if self.pending else None
 
     def finish(self) -> None:
         if self.evaluating is not None:

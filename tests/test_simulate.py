@@ -587,6 +587,46 @@ def test_conditions_completed_in_the_background_are_the_exact_ones(monkeypatch, 
     assert any(d._pending is not None for d in again)  # nothing was set
 
 
+def test_conditions_alone_from_sliced_processes_are_the_exact_ones(monkeypatch, forks, tmp_path):
+    """What `complete` and `Completing` wait for: each request's residual conditions alone, sent
+    back by forked processes that decide their slice a SLICE at a time (the decisions are not
+    rebuilt here): in the requests' order, those computed here at once."""
+    import os
+
+    import reasoner.evaluate as ev
+    from reasoner.evaluate import Evaluating, complete, evaluate
+    from reasoner.request import request_from_json
+
+    reqs = [request_from_json(r) for r in _random_residual_requests(17, 300)]
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    exact = evaluate(reqs)
+    assert sum(bool(d.conditions) for d in exact) > 20
+    deferred = evaluate(reqs, exact_conditions=False)
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 100)
+    monkeypatch.setattr(ev, "CHUNK", 70)
+    monkeypatch.setattr(ev, "SLICE", 40)  # 150 requests a process: 4 processes each, in turn
+    log = tmp_path / "slices"
+    in_chunks = ev._in_chunks
+
+    def logged(part, exact_conditions):  # (runs in the process that decides the slice)
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {len(part)}\n")
+        return in_chunks(part, exact_conditions)
+
+    monkeypatch.setattr(ev, "_in_chunks", logged)
+    forks.clear()
+    got = Evaluating(reqs, only_conditions=True).result()
+    assert len(forks) == 2
+    parts = [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
+    assert sorted(n for _, n in parts) == [30, 30] + [40] * 6 and len({pid for pid, _ in parts}) == 8
+    assert got == [d.conditions for d in exact]
+    forks.clear()
+    complete(deferred)
+    assert forks and all(d._pending is None for d in deferred)
+    assert [d.conditions for d in deferred] == [d.conditions for d in exact]
+
+
 @pytest.mark.parametrize("exact", [True, False])
 @pytest.mark.parametrize("sliced", [False, True])
 def test_evaluation_begun_in_forked_processes_gives_the_decisions(monkeypatch, forks, tmp_path, exact, sliced):
