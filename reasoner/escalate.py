@@ -487,6 +487,9 @@ def escalations(
                 admin_edges_later = None
                 admin_edges = True
             if stage == "after":
+                # the filter's memos go: the requests left to ask are few (those `after` and the
+                # ways need), and what this process keeps grows from here on
+                allows.forget()
                 # while the rules run: the exact residual conditions of the permissions decided
                 # so far (those the findings use are among them), in forked processes
                 if completing is not None:
@@ -597,9 +600,11 @@ def escalations(
             # (the edges are all known, as facts: their memos and those of the filter go before
             # the ways are solved, while the solver's process grows)
             edges = allows = None
+            _evaluate.forget_index()
             staged._trim()
             again = solver.run("ways", facts, [])
             facts = None
+            solver.close()  # (the last stage: its process goes before its atoms are read here)
             for name in ("raised", "admin_dist", "next_step"):
                 shown[name] = [t for t in again if t.partition("(")[0] == name]
             again = None
@@ -676,6 +681,8 @@ def escalations(
     # (a total order: the same report whatever order the rules gave their atoms in)
     findings.sort(key=lambda f: (f.steps_to_admin is None, f.principal, f.method, f.target, f.gains))
     missing = [m for m in est.missing]
+    reported = hop_of = same = way_of = None
+    staged._trim()  # (what the analysis let go of, back to the system: the report is what stays)
     return Escalations(findings, sorted(admins), missing, admin_conditions)
 
 
@@ -728,6 +735,12 @@ class _MayAllow:
         self._held_arns: dict = {}  # (action is sts:AssumeRole*) -> those with a resource-based policy
         self._never: dict = {}  # (keys of the SCP levels and boundary, action) -> never()
         self._keys: dict = {}  # keys of policies (ids of their statements, ...) -> a number
+
+    def forget(self) -> None:
+        """Let go of what is remembered per request and per policy's action (built again when
+        asked): the answers, the policies' Resource patterns and their matchers."""
+        for memo in (self._answers, self._hits, self._scopes, self._patterns):
+            memo.clear()
 
     def could(self, principal: str, action: str, resource: str) -> bool:
         if "*" in resource or "?" in resource or action == "sts:getcalleridentity":
