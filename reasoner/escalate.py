@@ -487,9 +487,6 @@ def escalations(
                 admin_edges_later = None
                 admin_edges = True
             if stage == "after":
-                # the filter's memos go: the requests left to ask are few (those `after` and the
-                # ways need), and what this process keeps grows from here on
-                allows.forget()
                 # while the rules run: the exact residual conditions of the permissions decided
                 # so far (those the findings use are among them), in forked processes
                 if completing is not None:
@@ -549,6 +546,9 @@ def escalations(
             if stage != "edges":
                 kept[stage] = shown
             grew = edges.into(sorted(into)) + edges.out(sorted(out_of))
+            # the filter's memos go once a stage's needs are read (what they answered is asked
+            # again for few of the next stage's): their memory is reused by the decisions kept
+            allows.forget()
             if reqs:
                 tick(f"evaluating {len(reqs)} permission(s)")
                 if early is not None:

@@ -262,7 +262,7 @@ def _non_monotone(st) -> set:
 # from what the actor may do (:func:`_actor_local`)
 ACTOR = {("option", 4): 1, ("also_requires", 6): 1, ("escalation", 4): 0, ("conditional", 4): 0,
          ("granted", 3): 0, ("granted_as_trusted", 3): 0, **{sig: 0 for sig in ANSWERS}}
-PART = 250_000  # atoms named by an actor in one part of an actor-local stage (Solver._solve_in_parts)
+PART = 100_000  # atoms named by an actor in one part of an actor-local stage (Solver._solve_in_parts)
 
 
 def _actor_local(statements: list) -> bool:
