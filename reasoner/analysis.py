@@ -617,13 +617,17 @@ class Analyzer:
             return {r: cache[r] for r in roles}
         return self._assumers(roles, context, absent, exact_conditions)
 
-    def assumers_later(self, roles: Sequence[str], exact_conditions: bool = False):
+    def assumers_later(self, roles: Sequence[str], exact_conditions: bool = False, alone_from: Optional[int] = None):
         """:meth:`assumers` (without request context) begun in forked processes: a function that
-        waits for them and returns what :meth:`assumers` returns, and one that stops them."""
+        waits for them and returns what :meth:`assumers` returns, and one that stops them.
+        ``alone_from``: from that many requests on, one process decides them (not two side by
+        side, each copying the pages of this process' heap it reads: for a caller that works
+        meanwhile in another process, as escalations do, memory counts more than the time)."""
         cache = self.__dict__.setdefault("_assumers_cache", {})
         todo = [r for r in roles if r not in cache]
         reqs = self._assumer_requests(todo, None, ())
-        pending = Evaluating(reqs, exact_conditions) if reqs else None
+        jobs = 1 if alone_from is not None and len(reqs) >= alone_from else None
+        pending = Evaluating(reqs, exact_conditions, jobs=jobs) if reqs else None
 
         def finish() -> dict:
             if todo:

@@ -37,6 +37,9 @@ from .evaluate import Completing, Evaluating, _candidates, complete, derived_con
 from .paths import encoding_file
 
 MAX_STEPS = 6
+# requests into administrators from which one process decides them beside the rules' first stage
+# (two would each copy the analysis' pages they read, as large as the stage's own process)
+ALONE_FROM = 50_000
 
 
 @dataclass(slots=True)
@@ -1167,11 +1170,12 @@ class _Edges:
 
     def into_later(self, roles: Sequence[str], exact_conditions: bool = False):
         """:meth:`into` begun in forked processes (``Analyzer.assumers_later``): a function that
-        waits for them and adds the edges (returning how many), and one that stops them."""
+        waits for them and adds the edges (returning how many), and one that stops them.  They
+        run beside the rules' first stage: from :data:`ALONE_FROM` requests on, in one process."""
         todo = self._todo(roles)
         if not todo:
             return (lambda: 0), (lambda: None)
-        finish, cancel = self.analyzer.assumers_later(todo, exact_conditions)
+        finish, cancel = self.analyzer.assumers_later(todo, exact_conditions, alone_from=ALONE_FROM)
         return (lambda: self._into(finish())), cancel
 
     def _todo(self, roles: Sequence[str]) -> list:

@@ -995,16 +995,19 @@ class Evaluating:
     :meth:`result` waits for the decisions (or decides here when no process could be forked, or
     one failed); :meth:`cancel` stops the processes."""
 
-    def __init__(self, requests: Sequence[Request], exact_conditions: bool = True, only_conditions: bool = False):
+    def __init__(self, requests: Sequence[Request], exact_conditions: bool = True, only_conditions: bool = False,
+                 jobs: Optional[int] = None):
         """``only_conditions`` (with ``exact_conditions``): :meth:`result` gives each request's
         residual conditions, not its decision (what :class:`Completing` waits for: the whole
-        decisions of a large batch, made here at once, would take several times its memory)."""
+        decisions of a large batch, made here at once, would take several times its memory).
+        ``jobs``: at most that many processes side by side (the default: :func:`_jobs`); with
+        one, the batch is still decided in a forked process while this one goes on."""
         self.requests = list(requests)
         self.exact_conditions = exact_conditions or only_conditions
         self.only_conditions = only_conditions
         self.forked = None
-        jobs = _jobs()
-        if len(self.requests) >= PARALLEL_MIN and jobs > 1 and not _FORKED:
+        jobs = _jobs() if jobs is None else min(jobs, _jobs())
+        if len(self.requests) >= PARALLEL_MIN and _jobs() > 1 and not _FORKED:
             self.forked = _fork_slices(self.requests, self.exact_conditions, jobs, only_conditions)
 
     def result(self) -> list:

@@ -360,10 +360,12 @@ def test_an_allow_the_principal_refutes_is_left_out_and_no_other(tmp_path):
     assert [may.scope(x, "iam:attachrolepolicy") == [] for x in xs] == [not k for k in kept]
 
 
-def test_edges_begun_in_forked_processes_are_the_edges(estates, monkeypatch, forks):
+@pytest.mark.parametrize("alone", [False, True], ids=["side-by-side", "one-process"])
+def test_edges_begun_in_forked_processes_are_the_edges(estates, monkeypatch, forks, alone):
     """`Analyzer.assumers_later` (the escalation driver begins the edges into administrators
     while it states the rules' facts) gives the edges `assumers` gives, with the same decisions
-    and, asked for, their exact residual conditions."""
+    and, asked for, their exact residual conditions; from ``alone_from`` requests on, decided
+    by one forked process, not two."""
     import reasoner.evaluate as ev
 
     est = load(str(estates["org-11"]))
@@ -371,8 +373,8 @@ def test_edges_begun_in_forked_processes_are_the_edges(estates, monkeypatch, for
     monkeypatch.setattr(ev, "PARALLEL_MIN", 50)
     an = Analyzer(est)
     roles = sorted(a for a, p in an.principals.items() if type(p).__name__ == "Role")
-    finish, _ = an.assumers_later(roles, exact_conditions=True)
-    assert forks, "not begun in forked processes"
+    finish, _ = an.assumers_later(roles, exact_conditions=True, alone_from=60 if alone else None)
+    assert len(forks) == (1 if alone else 2), "not begun in forked processes, as many as asked"
     later = finish()
     assert all(d._pending is None for lst in later.values() for _, d, _ in lst)
     now = Analyzer(est).assumers(roles)
