@@ -770,6 +770,7 @@ def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool 
     (:func:`_evaluate_forked`)."""
     out: list[Decision] = []
     total = len(requests)
+    infos: dict = {}  # (what the decisions made elsewhere share, over all the chunks: _imported)
     for start in range(0, total, CHUNK):
         part = requests[start : start + CHUNK]
         # many small acyclic objects, freed by reference counting: the collector's passes would
@@ -777,7 +778,7 @@ def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool 
         with gc_paused(long_lived=True):
             got = None
             if len(part) >= PARALLEL_MIN and _jobs() > 1:
-                got = _evaluate_forked(part, exact_conditions, _jobs())
+                got = _evaluate_forked(part, exact_conditions, _jobs(), infos)
             out += got if got is not None else _evaluate_chunk(part, exact_conditions)
         if progress is not None:
             progress(len(out), total)
@@ -815,7 +816,7 @@ def processes() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int) -> Optional[list[Decision]]:
+def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int, infos: Optional[dict] = None) -> Optional[list[Decision]]:
     """Decide a chunk in ``jobs`` forked processes, each a slice of it, side by side, while this
     process waits.  Requests are independent of each other (every derived atom carries its
     request's handle), so each slice is decided as in one batch.
@@ -831,7 +832,7 @@ def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int)
     first read.  None when a process could not be started or failed: the caller then decides the
     chunk here."""
     forked = _fork_slices(part, exact_conditions, jobs)
-    return None if forked is None else _gathered(*forked)
+    return None if forked is None else _gathered(*forked, infos=infos)
 
 
 def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int, only_conditions: bool = False) -> Optional[tuple[list, list]]:
@@ -850,17 +851,18 @@ def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int, onl
     return slices, started
 
 
-def _gathered(slices: list, started: list, only_conditions: bool = False) -> Optional[list]:
+def _gathered(slices: list, started: list, only_conditions: bool = False, infos: Optional[dict] = None) -> Optional[list]:
     """The decisions of :func:`_fork_slices`' processes, in the order of their requests (with
     ``only_conditions``, as they were started: the residual conditions of each); None when one
-    failed."""
+    failed.  ``infos``: what decisions made elsewhere share (:func:`_imported`), when the caller
+    gathers more than once."""
     results = _collect(started)
     if results is None:
         return None
     if only_conditions:
         return [c for got in results for c in got]
     out: list[Decision] = []
-    infos: dict = {}
+    infos = {} if infos is None else infos
     for sl, got in zip(slices, results):
         out += [_imported(req, g, infos, sl) for req, g in zip(sl, got)]
     return out
@@ -953,10 +955,15 @@ def _imported(req: Request, got: tuple, infos: Optional[dict] = None, part: Sequ
     so decisions share them)."""
     decision, blocked, conditions, allow, deny, opened, pending = got
     info = {"allow": allow, "deny": deny, "open": opened}
+    conditions = conditions or []
     if infos is not None:
+        # (and so are the lists of blocked layers and of residual conditions: an analysis keeps
+        # hundreds of thousands of decisions, whose lists have a few contents between them)
         info = infos.setdefault(marshal.dumps((allow, deny, opened)), info)
-    return Decision(req.id, decision, _Why(None, info, req), blocked, conditions or [], _warnings(req),
-                    _pending=part[pending] if conditions is None else None)
+        blocked = infos.setdefault(("blocked", *blocked), blocked)
+        conditions = infos.setdefault(("conditions", *conditions), conditions)
+    return Decision(req.id, decision, _Why(None, info, req), blocked, conditions, _warnings(req),
+                    _pending=part[pending] if pending is not None else None)
 
 
 MAX_OPEN = 8  # open Allow statements whose combinations are enumerated for a residual condition

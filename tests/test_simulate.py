@@ -725,3 +725,32 @@ def test_statements_considered_for_an_action_are_those_its_patterns_admit():
             scan = [st.index for st in pol.statements
                     if any(match.action_matches(p.lower(), action) for p in st.actions) != bool(st.not_action)]
             assert [st.index for st in _candidates(pol, action)] == scan, (action, statements)
+
+
+def test_decisions_made_elsewhere_share_their_alike_lists(monkeypatch, forks):
+    """Decisions sent back by forked processes, over all the chunks of one batch, share the
+    statements that decided them and their lists of blocked layers and residual conditions when
+    alike (an analysis keeps hundreds of thousands): one object per content, equal to the lists
+    decided here."""
+    import reasoner.evaluate as ev
+    from reasoner.request import request_from_json
+
+    reqs = [request_from_json(r) for r in _random_residual_requests(23, 300)]
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    here = ev.evaluate(reqs)
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 20)
+    monkeypatch.setattr(ev, "CHUNK", 70)
+    forks.clear()
+    got = ev.evaluate(reqs)
+    assert len(forks) >= 8  # (five chunks, two processes each)
+    assert [(d.blocked_by, d.conditions) for d in got] == [(d.blocked_by, d.conditions) for d in here]
+    for field in ("blocked_by", "conditions"):
+        objects: dict = {}
+        for d in got:
+            objects.setdefault(tuple(getattr(d, field)), set()).add(id(getattr(d, field)))
+        assert len(objects) > 1 and all(len(ids) == 1 for ids in objects.values()), field
+    infos: dict = {}
+    for d in got:
+        infos.setdefault(repr(sorted(d.reasons_of.info["allow"].items())) + repr(sorted(d.reasons_of.info["deny"].items())), set()).add(id(d.reasons_of.info))
+    assert sum(len(ids) for ids in infos.values()) < len(got)
