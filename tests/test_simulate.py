@@ -587,12 +587,30 @@ def test_conditions_completed_in_the_background_are_the_exact_ones(monkeypatch, 
     assert any(d._pending is not None for d in again)  # nothing was set
 
 
+def _log_slices(monkeypatch, module, name: str, log) -> None:
+    """Have ``module.name``, called with a part of the requests first (in the process that
+    decides that part), note in ``log`` that process and the part's size."""
+    import os
+
+    real = getattr(module, name)
+
+    def logged(part, *args):
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {len(part)}\n")
+        return real(part, *args)
+
+    monkeypatch.setattr(module, name, logged)
+
+
+def _logged_slices(log) -> list:
+    """(process, size of the part) of each part noted by :func:`_log_slices`."""
+    return [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
+
+
 def test_conditions_alone_from_sliced_processes_are_the_exact_ones(monkeypatch, forks, tmp_path):
     """What `complete` and `Completing` wait for: each request's residual conditions alone, sent
     back by forked processes that decide their slice a SLICE at a time (the decisions are not
     rebuilt here): in the requests' order, those computed here at once."""
-    import os
-
     import reasoner.evaluate as ev
     from reasoner.evaluate import Evaluating, complete, evaluate
     from reasoner.request import request_from_json
@@ -607,18 +625,11 @@ def test_conditions_alone_from_sliced_processes_are_the_exact_ones(monkeypatch, 
     monkeypatch.setattr(ev, "CHUNK", 70)
     monkeypatch.setattr(ev, "SLICE", 40)  # 150 requests a process: 4 processes each, in turn
     log = tmp_path / "slices"
-    in_chunks = ev._in_chunks
-
-    def logged(part, exact_conditions):  # (runs in the process that decides the slice)
-        with open(log, "a") as f:
-            f.write(f"{os.getpid()} {len(part)}\n")
-        return in_chunks(part, exact_conditions)
-
-    monkeypatch.setattr(ev, "_in_chunks", logged)
+    _log_slices(monkeypatch, ev, "_in_chunks", log)
     forks.clear()
     got = Evaluating(reqs, only_conditions=True).result()
     assert len(forks) == 2
-    parts = [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
+    parts = _logged_slices(log)
     assert sorted(n for _, n in parts) == [30, 30] + [40] * 6 and len({pid for pid, _ in parts}) == 8
     assert got == [d.conditions for d in exact]
     forks.clear()
@@ -648,20 +659,13 @@ def test_evaluation_begun_in_forked_processes_gives_the_decisions(monkeypatch, f
     log = tmp_path / "slices"
     if sliced:
         monkeypatch.setattr(ev, "SLICE", 40)  # 150 requests a process: 4 processes each, in turn
-        export_all = ev._export_all
-
-        def logged(part, decisions):  # (runs in the process that decided the part)
-            with open(log, "a") as f:
-                f.write(f"{os.getpid()} {len(part)}\n")
-            return export_all(part, decisions)
-
-        monkeypatch.setattr(ev, "_export_all", logged)
+        _log_slices(monkeypatch, ev, "_export_all", log)
     begun = ev.Evaluating(reqs, exact_conditions=exact)
     assert len(forks) == 2
     forked = begun.result()
     assert all(d.reasons_of.by_handle is None for d in forked), "not decided in forked processes"
     if sliced:
-        parts = [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
+        parts = _logged_slices(log)
         assert sorted(n for _, n in parts) == [30, 30] + [40] * 6 and len({pid for pid, _ in parts}) == 8
     monkeypatch.setenv("IAM_REASONER_JOBS", "1")
     here = ev.evaluate(reqs, exact_conditions=exact)
@@ -677,7 +681,7 @@ def test_evaluation_begun_in_forked_processes_gives_the_decisions(monkeypatch, f
             if log.exists() and log.read_text():
                 break
             time.sleep(0.02)
-        pids += [int(line.split()[0]) for line in log.read_text().split("\n") if line]
+        pids += [pid for pid, _ in _logged_slices(log)]
     stopped.cancel()
     for pid in pids[:2]:
         with pytest.raises(ProcessLookupError):
