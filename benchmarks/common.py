@@ -70,22 +70,25 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def pss_mb(pid: int) -> Optional[float]:
+    """A process's proportional set size in MiB (a page shared by n processes, as a forked child
+    shares its parent's, counts 1/n in each); None where /proc/PID/smaps_rollup cannot be read
+    (the process is gone, or this is not Linux)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def tree_pss_mb(pid: int) -> Optional[float]:
     """Memory in use by a process and all its descendants together, in MiB: the sum of their
-    proportional set sizes (a page shared by n processes, as a forked child shares its parent's,
-    counts 1/n in each).  None where /proc/PID/smaps_rollup is not available (not Linux)."""
-    total, seen = 0, False
-    for p in _descendants(pid):
-        try:
-            with open(f"/proc/{p}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-                        seen = True
-                        break
-        except OSError:
-            pass
-    return total / 1024 if seen else None
+    :func:`pss_mb`.  None where none can be read (not Linux)."""
+    got = [v for v in map(pss_mb, _descendants(pid)) if v is not None]
+    return sum(got) if got else None
 
 
 class TreeMemory:

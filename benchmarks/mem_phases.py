@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, _descendants, machine  # noqa: E402
+from common import ROOT, _descendants, machine, pss_mb  # noqa: E402
 from synth import estate_dir  # noqa: E402
 
 CHILD = r'''
@@ -51,17 +51,6 @@ if sys.argv[3] == "hash":
     h.update(json.dumps(res._summary(), sort_keys=True).encode())
     print("HASH", h.hexdigest(), flush=True)
 '''
-
-
-def pss_mb(pid: int):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def main() -> int:

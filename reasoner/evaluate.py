@@ -1013,9 +1013,9 @@ class Evaluating:
         self.exact_conditions = exact_conditions or only_conditions
         self.only_conditions = only_conditions
         self.forked = None
-        jobs = _jobs() if jobs is None else min(jobs, _jobs())
-        if len(self.requests) >= PARALLEL_MIN and _jobs() > 1 and not _FORKED:
-            self.forked = _fork_slices(self.requests, self.exact_conditions, jobs, only_conditions)
+        can = _jobs()
+        if len(self.requests) >= PARALLEL_MIN and can > 1 and not _FORKED:
+            self.forked = _fork_slices(self.requests, self.exact_conditions, can if jobs is None else min(jobs, can), only_conditions)
 
     def result(self) -> list:
         if self.forked is not None:

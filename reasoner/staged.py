@@ -442,17 +442,13 @@ class Solver:
         if stage == "ways":
             ways = encoding_file("escalate/ways.lp")
             symbol_lists = self._facts(stage, read_rules([ways]).statements, ())
-            if self.fork_stages:
-                # the last stage, solved in this process (the solver's own, a Worker's): a fork
-                # would copy the pages of this heap it touches on top of its own grounding, and
-                # this process ends with the analysis anyway.  What only the other stages read
-                # goes first.
-                self.finished = True
-                self.facts = self.answers = self.kept = None
-                _trim()
-                texts, _ = self._solve_here(lambda ctl: ctl.load(str(ways)), symbol_lists, self.escalation)
-            else:
-                texts, _ = self._solve(lambda ctl: ctl.load(str(ways)), symbol_lists, self.escalation)
+            # the last stage, solved in this process even in a Worker's (``fork_stages``): a fork
+            # would copy the pages of this heap it touches on top of its own grounding, and this
+            # process ends with the analysis anyway.  What only the other stages read goes first.
+            self.finished = True
+            self.facts = self.answers = self.kept = None
+            _trim()
+            texts, _ = self._solve_here(lambda ctl: ctl.load(str(ways)), symbol_lists, self.escalation)
             symbol_lists = None
         elif split is None:
             texts, kept = self._solve(self._builder(read_rules(self.files).statements, ()), [*self._facts(stage, None, ()), self.answers], [],
