@@ -460,6 +460,7 @@ def escalations(
         edges.into(roles)
 
     decided: dict = {}
+    ways_read = None  # (the ways, read: _ways_decoded)
     answers: list = []  # can/can_if facts of the requests evaluated, not yet handed over (plain)
     completing = None
     admin_edges = False
@@ -481,6 +482,7 @@ def escalations(
         grown = split.grown if split is not None else "before"  # the stage that reads new edges
         kept: dict = {}  # stage -> name -> texts of the atoms shown (escalation: tuples)
         interned: dict = {}  # the strings of the escalation atoms read, each kept once
+        odd: list = []  # ... those whose tuple does not tell their terms (_exact)
         while True:
             solver.send(stage, prog.new_facts(), answers)
             answers = []  # (handed over: the solver's process has them)
@@ -511,7 +513,7 @@ def escalations(
                 # other atoms read back as terms when used (_read)
                 name = text.partition("(")[0]
                 if name == "escalation":
-                    shown.setdefault(name, []).append(_escalation(text, interned))
+                    shown.setdefault(name, []).append(_escalation(text, interned, odd))
                 elif name in _READ:
                     shown.setdefault(name, []).append(text)
                 if name == "need" or name == "need_as_trusted":
@@ -600,17 +602,36 @@ def escalations(
             # what `after` said of them, if it said anything, is not read)
             tick("ways to arbitrary permissions")
             facts = prog.new_facts()
+            assumed = list(edges.decisions) if not odd else None  # (every edge stated: assumes/2)
             # (the edges are all known, as facts: their memos and those of the filter go before
-            # the ways are solved, while the solver's process grows)
+            # the ways are solved)
             edges = allows = None
             _evaluate.forget_index()
             staged._trim()
-            again = solver.run("ways", facts, [])
-            facts = None
-            solver.close()  # (the last stage: its process goes before its atoms are read here)
-            for name in ("raised", "admin_dist", "next_step"):
-                shown[name] = [t for t in again if t.partition("(")[0] == name]
-            again = None
+            if assumed is not None:
+                # the ways over numbers for the strings (_ways_coded), in a new process: not in
+                # the solver's, which keeps every symbol its stages made (clingo frees none)
+                solver.close()
+                facts = None
+                coded, names, methods = _ways_coded(analyzer.principals, admins, assumed, max_steps, escalation)
+                assumed = None
+                ways = staged.Worker(staged.Solver([encoding_file("escalate/ways.lp")], None))
+                try:
+                    ways.send("ways", coded, [])
+                    coded = None
+                    again = ways.receive()
+                finally:
+                    ways.close()
+                ways = None
+                ways_read = _ways_decoded(again, names, methods)
+                again = names = methods = None
+            else:
+                again = solver.run("ways", facts, [])
+                facts = None
+                solver.close()  # (the last stage: its process goes before its atoms are read here)
+                for name in ("raised", "admin_dist", "next_step"):
+                    shown[name] = [t for t in again if t.partition("(")[0] == name]
+                again = None
         shown = {name: [_read(t) for t in shown.pop(name)] for name in list(shown) if name in _READ}
         shown["escalation"] = escalation
     finally:
@@ -625,16 +646,13 @@ def escalations(
     edges = allows = None  # (their memos are not read from here on)
     titles = _titles(prog.files)
     requires = _requires(prog.files)
-    usable_raise = {tuple(_str(v) for v in s.arguments[:4]) for s in shown.get("raised", [])}
+    usable_raise, dist, nxt = ways_read if ways_read is not None else _ways_read(shown)
+    ways_read = None
     also: dict = {}
     for s in shown.get("also_requires", []):
         m_, x_, res_, g_, a_, on_ = s.arguments
         also.setdefault((_str(x_), _str(m_), _str(res_), _gain(g_)), []).append((_str(a_), _str(on_)))
     esc = shown.get("escalation", [])
-    dist = {_str(s.arguments[0]): s.arguments[1].number for s in shown.get("admin_dist", [])}
-    nxt: dict = {}
-    for s in shown.get("next_step", []):
-        nxt.setdefault(_str(s.arguments[0]), []).append(tuple(s.arguments[1:]))
     shown = None
 
     reported = []
@@ -1097,12 +1115,148 @@ def _way(x: str, nxt: dict, first: dict) -> list:
 _READ = ("escalation", "raised", "admin_dist", "next_step", "also_requires")  # the shown atoms read as terms
 
 
-def _escalation(text: str, interned: dict) -> tuple:
+def _escalation(text: str, interned: dict, odd: Optional[list] = None) -> tuple:
     """An ``escalation(X, M, Res, Gain)`` atom from its text as (actor, method, target, gain)
     (:func:`_str`, :func:`_gain`), each string shared with the equal ones read before: an
-    analysis reads hundreds of thousands, which name the same principals again and again."""
+    analysis reads hundreds of thousands, which name the same principals again and again.
+    ``odd``: the texts of the atoms whose terms the tuple does not tell exactly (:func:`_exact`)
+    are added to it."""
     x, m, res, g = _read(text).arguments
+    if odd is not None and not _exact(x, m, res, g):
+        odd.append(text)
     return tuple(interned.setdefault(v, v) for v in (_str(x), _str(m), _str(res), _gain(g)))
+
+
+def _exact(x, m, res, g) -> bool:
+    """Whether an escalation atom's terms are told by its tuple (:func:`_escalation`) as the
+    shipped rules make them: the actor and the target strings, the method a constant other than
+    ``assume`` (ways.lp's step by a role), the gain ``admin``, ``raise(P)`` or P for strings P
+    (P neither ``admin`` nor ``raise:...``, which would read as the other two)."""
+    if x.type is not _STRING or res.type is not _STRING:
+        return False
+    if m.type is not _FUNCTION or m.arguments or not m.name or not m.positive or m.name == "assume":
+        return False
+    if g.type is _STRING:
+        return g.string != "admin" and not g.string.startswith("raise:")
+    if g.type is not _FUNCTION or not g.positive:
+        return False
+    if g.name == "admin":
+        return not g.arguments
+    return g.name == "raise" and len(g.arguments) == 1 and g.arguments[0].type is _STRING
+
+
+_ADMIN_TERM = ("admin", (), True)
+
+
+def _ways_coded(principals, admins, edges, max_steps: int, escalation: list) -> tuple[list, list, list]:
+    """The facts ways.lp reads (principal/1, admin/1, assumes/2, max_steps/1, escalation/4) with
+    each string a number and each method a number: ways.lp compares its terms only for equality,
+    so its atoms are those over the strings, numbered (:func:`_ways_decoded`), and grounding
+    it makes no string.  The escalations as :func:`_escalation` reads them, every one exact
+    (:func:`_exact`).  Returns the facts (plain), the strings and the methods, by number."""
+    names: dict = {}
+    methods: dict = {}
+
+    def code(s: str) -> int:
+        i = names.get(s)
+        if i is None:
+            i = names[s] = len(names)
+        return i
+
+    facts: list = [("max_steps", (max_steps,), True)]
+    facts += [("principal", (code(p),), True) for p in principals]
+    facts += [("admin", (code(p),), True) for p in sorted(admins)]
+    facts += [("assumes", (code(who), code(role)), True) for who, role in edges]
+    for x, m, res, g in escalation:
+        if g == "admin":
+            gain = _ADMIN_TERM
+        elif g.startswith("raise:"):
+            gain = ("raise", (code(g[6:]),), True)
+        else:
+            gain = code(g)
+        k = methods.get(m)
+        if k is None:
+            k = methods[m] = len(methods)
+        facts.append(("escalation", (code(x), k, code(res), gain), True))
+    return facts, list(names), list(methods)
+
+
+def _ways_decoded(texts: list, names: list, methods: list) -> dict:
+    """What the report reads of the atoms ways.lp shows over numbered facts (:func:`_ways_coded`),
+    as :func:`_ways_read` reads those it shows over the strings.  A term met again is the same
+    object (hundreds of thousands of steps name a few thousand principals)."""
+    terms: dict = {}
+
+    def term(text: str) -> _T:
+        got = terms.get(text)
+        if got is None:
+            if text[0] == "-" or text.isdigit():  # a distance
+                got = _T(_NUMBER, number=int(text))
+            elif text.startswith("raise("):
+                got = _T(_FUNCTION, "raise", (term(text[6:-1]),))
+            else:
+                got = _T(_FUNCTION, text)  # admin, assume
+            terms[text] = got
+        return got
+
+    def s(text: str) -> _T:
+        key = "s" + text
+        got = terms.get(key)
+        if got is None:
+            got = terms[key] = _T(_STRING, string=names[int(text)])
+        return got
+
+    def method(text: str) -> _T:
+        if not text.isdigit():
+            return term(text)  # `assume`, as ways.lp names a step by a role
+        key = "m" + text
+        got = terms.get(key)
+        if got is None:
+            got = terms[key] = _T(_FUNCTION, methods[int(text)])
+        return got
+
+    def gain(text: str) -> _T:
+        if text.isdigit():
+            return s(text)
+        if text.startswith("raise("):
+            key = "r" + text
+            got = terms.get(key)
+            if got is None:
+                got = terms[key] = _T(_FUNCTION, "raise", (s(text[6:-1]),))
+            return got
+        return term(text)  # admin
+
+    usable_raise: set = set()
+    dist: dict = {}
+    nxt: dict = {}
+    for text in texts:
+        name, _, rest = text.partition("(")
+        a = _WAYS_ARGS.findall(rest)
+        if name == "raised" and len(a) == 5:
+            usable_raise.add((names[int(a[0])], method(a[1]).name, names[int(a[2])], names[int(a[3])]))
+        elif name == "admin_dist" and len(a) == 2:
+            dist[names[int(a[0])]] = int(a[1])
+        elif name == "next_step" and len(a) == 4:
+            nxt.setdefault(names[int(a[0])], []).append((gain(a[1]), method(a[2]), s(a[3])))
+        else:
+            raise ValueError(f"not an atom ways.lp shows over numbers: {text!r}")
+    return usable_raise, dist, nxt
+
+
+def _ways_read(shown: dict) -> tuple[set, dict, dict]:
+    """What the report reads of the ways (ways.lp's atoms, :func:`_read`): the raises an actor
+    can use (actor, method, target, principal raised), the steps to arbitrary permissions by
+    principal, and the steps on a shortest way by principal (gain or next principal, method,
+    target)."""
+    usable_raise = {tuple(_str(v) for v in s.arguments[:4]) for s in shown.get("raised", [])}
+    dist = {_str(s.arguments[0]): s.arguments[1].number for s in shown.get("admin_dist", [])}
+    nxt: dict = {}
+    for s in shown.get("next_step", []):
+        nxt.setdefault(_str(s.arguments[0]), []).append(tuple(s.arguments[1:]))
+    return usable_raise, dist, nxt
+
+
+_WAYS_ARGS = re.compile(r"raise\(\d+\)|-?\d+|[a-z_][A-Za-z0-9_']*")
 
 
 def _gain(sym) -> str:

@@ -282,7 +282,7 @@ def test_rules_solved_in_a_process_of_their_own_or_here_give_the_same_report(est
     monkeypatch.setenv("IAM_REASONER_JOBS", "2")
     apart: list = []
     close = staged.Worker.close
-    # (each process closed: once the ways are back, then again, with nothing left, at the end)
+    # (each process closed: once it answered, then again, with nothing left, at the end)
     monkeypatch.setattr(staged.Worker, "close", lambda self: (self.pid is not None and apart.append(not self.local)) or close(self))
     stop = threading.Event()
     other = threading.Thread(target=stop.wait, daemon=True)
@@ -295,7 +295,8 @@ def test_rules_solved_in_a_process_of_their_own_or_here_give_the_same_report(est
         stop.set()
         if threaded:
             other.join()
-    assert apart == [True], "the rules were not solved in a process of their own"
+    # the rules in one process, the ways over numbers in another (escalate._ways_coded)
+    assert apart == [True, True], "the rules and the ways were not solved in processes of their own"
     monkeypatch.setenv("IAM_REASONER_JOBS", "1")
     here = escalations(Analyzer(est))
     assert json.dumps(forked.as_json(), sort_keys=True) == json.dumps(here.as_json(), sort_keys=True)
@@ -414,3 +415,103 @@ def test_requests_begun_while_the_rest_are_read_give_the_same_report(estates, mo
     assert 8 not in begun
     assert json.dumps(early.as_json(), sort_keys=True) == json.dumps(once.as_json(), sort_keys=True)
     assert early.findings
+
+
+def _ways_over(strings: bool, principals, admins, edges, escalation, max_steps) -> tuple:
+    """What the report reads of ways.lp's atoms over the facts as the solver states them (strings,
+    method constants: escalate._ways_read) or over numbers (escalate._ways_coded, read back by
+    _ways_decoded): the raises, the distances, and the steps (as texts, sorted)."""
+    import clingo
+
+    from reasoner.escalate import _read, _ways_coded, _ways_decoded, _ways_read
+    from reasoner.paths import encoding_file
+
+    if strings:
+        def gain(g):
+            return ("admin", (), True) if g == "admin" else ("raise", (g[6:],), True) if g.startswith("raise:") else g
+
+        plain = [("max_steps", (max_steps,), True)] + [("principal", (p,), True) for p in principals]
+        plain += [("admin", (p,), True) for p in admins] + [("assumes", e, True) for e in edges]
+        plain += [("escalation", (x, (m, (), True), r, gain(g)), True) for x, m, r, g in escalation]
+    else:
+        plain, names, methods = _ways_coded(principals, admins, edges, max_steps, escalation)
+    ctl = clingo.Control(["--warn=none"])
+    ctl.load(str(encoding_file("escalate/ways.lp")))
+    with ctl.backend() as b:
+        for f in plain:
+            b.add_rule([b.add_atom(facts.from_plain(f))])
+    ctl.ground([("base", [])])
+    with ctl.solve(yield_=True) as h:
+        texts = [str(s) for s in next(iter(h)).symbols(shown=True)]
+    if strings:
+        shown: dict = {}
+        for t in texts:
+            shown.setdefault(t.partition("(")[0], []).append(_read(t))
+        raised, dist, nxt = _ways_read(shown)
+    else:
+        raised, dist, nxt = _ways_decoded(texts, names, methods)
+    for steps in nxt.values():
+        for step in steps:
+            assert all(repr(_read(str(t))) == repr(t) for t in step)  # (terms as _read gives them)
+    return raised, dist, {x: sorted(map(str, steps)) for x, steps in nxt.items()}
+
+
+def test_ways_over_numbers_are_the_ways_over_strings():
+    """The driver solves ways.lp over numbers standing for the strings and methods (no string is
+    made while it grounds): read back, its atoms are those ways.lp gives over the strings, on
+    random graphs of roles, raises and methods, quotes and backslashes in the names included."""
+    rng = random.Random(11)
+    seen = {"raised": 0, "admin_dist": 0, "next_step": 0}
+    for trial in range(60):
+        n = rng.randrange(2, 14)
+        ps = [f'arn:aws:iam::1:role/r{i}' + rng.choice(["", '"q', "\\b", " s"]) for i in range(n)]
+        admins = set(rng.sample(ps, rng.randrange(0, 3)))
+        edges = sorted({(rng.choice(ps + ["arn:aws:iam::9:root"]), rng.choice(ps)) for _ in range(rng.randrange(0, 2 * n))})
+        esc = set()
+        for _ in range(rng.randrange(0, 3 * n)):
+            x = rng.choice(ps)
+            g = rng.choice(["admin", "raise:" + rng.choice(ps), rng.choice(ps)])
+            esc.add((x, rng.choice(["iam_put_role_policy", "lambda_create", "ec2_run"]), rng.choice(ps + ["arn:aws:lambda:x", "*"]), g))
+        esc = sorted(esc)
+        steps = rng.choice([1, 2, 6])
+        over_strings = _ways_over(True, ps, admins, edges, esc, steps)
+        assert _ways_over(False, ps, admins, edges, esc, steps) == over_strings, trial
+        for name, got in zip(seen, over_strings):
+            seen[name] += len(got)
+    assert min(seen.values()) > 20, seen  # (graphs with ways, raises and distances)
+
+
+def test_only_exact_escalations_go_over_numbers():
+    """An escalation atom goes over numbers only when its tuple tells its terms: the method a
+    constant (not `assume`, a role's step in ways.lp), the actor and target strings, the gain
+    admin, raise(string) or a string that reads as neither."""
+    from reasoner.escalate import _exact, _read
+
+    def exact(text):
+        return _exact(*_read(text).arguments)
+
+    assert exact('escalation("a",m,"r",admin)') and exact('escalation("a",m,"r",raise("b"))') and exact('escalation("a",m,"r","b")')
+    for odd in ['escalation("a","m","r",admin)', 'escalation("a",assume,"r",admin)', 'escalation("a",m,"r","admin")',
+                'escalation("a",m,"r","raise:b")', 'escalation("a",m,"r",raise(1))', 'escalation("a",m,1,admin)',
+                'escalation(a,m,"r",admin)', 'escalation("a",m,"r",other)', 'escalation("a",m,"r",admin(1))',
+                'escalation("a",m(1),"r",admin)', 'escalation("a",-m,"r",admin)', 'escalation("a",m,"r",raise("b","c"))']:
+        assert not exact(odd), odd
+
+
+@pytest.mark.parametrize("name", ["example", "org-7", "one-account-7"])
+def test_ways_over_numbers_give_the_report_the_solver_gives(estates, monkeypatch, name):
+    """The driver's ways over numbers, in a process of their own, give the report of the ways
+    the rules' solver decides over its own atoms (what it does when an escalation atom is not
+    exact, escalate._exact): finding by finding, with the steps to arbitrary permissions."""
+    est = load(str(estates[name]))
+    coded = []
+    real = escalate._ways_coded
+    monkeypatch.setattr(escalate, "_ways_coded", lambda *a: coded.append(1) or real(*a))
+    numbers = escalations(Analyzer(est))
+    assert coded == [1]
+    monkeypatch.setattr(escalate, "_exact", lambda *a: False)
+    solver = escalations(Analyzer(est))
+    assert coded == [1]
+    assert json.dumps(numbers.as_json(), sort_keys=True) == json.dumps(solver.as_json(), sort_keys=True)
+    if name != "example":
+        assert any(f.steps_to_admin for f in numbers.findings) and any(f.gains.startswith("raise:") for f in numbers.findings)
