@@ -1181,50 +1181,30 @@ def _ways_coded(principals, admins, edges, max_steps: int, escalation: list) -> 
     return facts, list(names), list(methods)
 
 
-def _ways_decoded(texts: list, names: list, methods: list) -> dict:
+def _ways_decoded(texts: list, names: list, methods: list) -> tuple[set, dict, dict]:
     """What the report reads of the atoms ways.lp shows over numbered facts (:func:`_ways_coded`),
     as :func:`_ways_read` reads those it shows over the strings.  A term met again is the same
     object (hundreds of thousands of steps name a few thousand principals)."""
-    terms: dict = {}
-
-    def term(text: str) -> _T:
-        got = terms.get(text)
-        if got is None:
-            if text[0] == "-" or text.isdigit():  # a distance
-                got = _T(_NUMBER, number=int(text))
-            elif text.startswith("raise("):
-                got = _T(_FUNCTION, "raise", (term(text[6:-1]),))
-            else:
-                got = _T(_FUNCTION, text)  # admin, assume
-            terms[text] = got
-        return got
+    strings: dict = {}  # a number's text -> its string's term
+    raises: dict = {}  # "raise(N)" -> raise(N's string)
+    consts = {"admin": _T(_FUNCTION, "admin"), "assume": _T(_FUNCTION, "assume")}  # as ways.lp names them
+    by_method = [_T(_FUNCTION, m) for m in methods]
 
     def s(text: str) -> _T:
-        key = "s" + text
-        got = terms.get(key)
+        got = strings.get(text)
         if got is None:
-            got = terms[key] = _T(_STRING, string=names[int(text)])
+            got = strings[text] = _T(_STRING, string=names[int(text)])
         return got
 
-    def method(text: str) -> _T:
-        if not text.isdigit():
-            return term(text)  # `assume`, as ways.lp names a step by a role
-        key = "m" + text
-        got = terms.get(key)
-        if got is None:
-            got = terms[key] = _T(_FUNCTION, methods[int(text)])
-        return got
-
-    def gain(text: str) -> _T:
+    def gain(text: str) -> _T:  # a principal, raise(P) or admin
         if text.isdigit():
             return s(text)
         if text.startswith("raise("):
-            key = "r" + text
-            got = terms.get(key)
+            got = raises.get(text)
             if got is None:
-                got = terms[key] = _T(_FUNCTION, "raise", (s(text[6:-1]),))
+                got = raises[text] = _T(_FUNCTION, "raise", (s(text[6:-1]),))
             return got
-        return term(text)  # admin
+        return consts[text]
 
     usable_raise: set = set()
     dist: dict = {}
@@ -1233,11 +1213,12 @@ def _ways_decoded(texts: list, names: list, methods: list) -> dict:
         name, _, rest = text.partition("(")
         a = _WAYS_ARGS.findall(rest)
         if name == "raised" and len(a) == 5:
-            usable_raise.add((names[int(a[0])], method(a[1]).name, names[int(a[2])], names[int(a[3])]))
+            usable_raise.add((names[int(a[0])], methods[int(a[1])], names[int(a[2])], names[int(a[3])]))
         elif name == "admin_dist" and len(a) == 2:
             dist[names[int(a[0])]] = int(a[1])
         elif name == "next_step" and len(a) == 4:
-            nxt.setdefault(names[int(a[0])], []).append((gain(a[1]), method(a[2]), s(a[3])))
+            m = by_method[int(a[2])] if a[2].isdigit() else consts[a[2]]  # (assume: a step by a role)
+            nxt.setdefault(names[int(a[0])], []).append((gain(a[1]), m, s(a[3])))
         else:
             raise ValueError(f"not an atom ways.lp shows over numbers: {text!r}")
     return usable_raise, dist, nxt
