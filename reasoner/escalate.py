@@ -497,7 +497,7 @@ def escalations(
                 if completing is not None:
                     completing.finish()
                     completing = None
-                complete(d for d, _ in decided.values())
+                complete(v[0] for v in decided.values())
             out = solver.receive()
             if admin_edges:
                 # the residual conditions of the other edges known by now, in forked processes
@@ -528,8 +528,10 @@ def escalations(
                         if known is not None:
                             # the edge's request, asked already: the same facts, the same decision
                             if known:
+                                # (the edge's request for this action is made only for the
+                                # permissions a finding cites: the many others stay as the edge's)
                                 d, req = known
-                                decided[key] = (d, replace(req, id=key, action=a))
+                                decided[key] = (d, req, a)
                                 answers.append(_answer("can" if d.decision == "Allowed" else "can_if", x, a, res))
                             continue
                         wildcard_only = res == "*" and _wildcard_only(a)
@@ -554,6 +556,7 @@ def escalations(
             # the filter's memos go once a stage's needs are read (what they answered is asked
             # again for few of the next stage's): their memory is reused by the decisions kept
             allows.forget()
+            staged._trim()  # (and what was freed with them, back to the system)
             if reqs:
                 tick(f"evaluating {len(reqs)} permission(s)")
                 if early is not None:
@@ -667,13 +670,16 @@ def escalations(
         wanted = [(a, where) for a, where in requires.get(m, [])] + [(a, ("at", on)) for a, on in also.get((x, m, res, gains), [])]
         for a, where in wanted:
             if isinstance(where, tuple):
-                got = decided.get((x, a, where[1]))
+                key = (x, a, where[1])
             elif where == "as_trusted":
-                got = decided.get(("as_trusted", x, a, gains))
+                key = ("as_trusted", x, a, gains)
             else:
-                key_res = {"on": res, "any": "*", "gain": gains, "self": x}[where]
-                got = decided.get((x, a, key_res))
+                key = (x, a, {"on": res, "any": "*", "gain": gains, "self": x}[where])
+            got = decided.get(key)
             if got is not None:
+                if len(got) == 3:  # an edge's decision, cited for the action asked for
+                    d, req, act = got
+                    got = decided[key] = (d, replace(req, id=key, action=act))
                 used.append(got)
         reported.append((x, m, res, gains, used))
     esc = decided = None  # (what the findings cite is in `reported`)

@@ -1047,7 +1047,7 @@ def _die_with_parent() -> None:
         pass
 
 
-SLICE = 20_000  # requests one forked process decides (larger slices: see _decided_plain)
+SLICE = CHUNK  # requests one forked process decides (larger slices: see _decided_plain)
 
 
 def _decided_plain(part: Sequence[Request], exact_conditions: bool, only_conditions: bool = False) -> list:
