@@ -1047,7 +1047,9 @@ def _die_with_parent() -> None:
         pass
 
 
-SLICE = CHUNK  # requests one forked process decides (larger slices: see _decided_plain)
+# requests one forked process decides (more: see _decided_plain); one chunk, so that each slice's
+# process grounds one chunk and goes (an analysis forks one beside the rules' solver)
+SLICE = CHUNK
 
 
 def _decided_plain(part: Sequence[Request], exact_conditions: bool, only_conditions: bool = False) -> list:

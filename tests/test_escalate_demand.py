@@ -515,3 +515,19 @@ def test_ways_over_numbers_give_the_report_the_solver_gives(estates, monkeypatch
     assert json.dumps(numbers.as_json(), sort_keys=True) == json.dumps(solver.as_json(), sort_keys=True)
     if name != "example":
         assert any(f.steps_to_admin for f in numbers.findings) and any(f.gains.startswith("raise:") for f in numbers.findings)
+
+
+def test_an_edge_cited_for_the_rules_action_is_that_request(estates):
+    """A permission the rules need that is an assume-role edge decided already (`_Edges.known`)
+    is cited with the edge's decision, as the request for the action the rule names: each hop of
+    an sts_assume_role finding names the rule's action, the actor and the role, and has the
+    decision and residual conditions of that request decided afresh (org-7 has such findings,
+    each citing an edge into an administrator)."""
+    an = Analyzer(load(str(estates["org-7"])))
+    res = escalations(an)
+    hops = [(f, h) for f in res.findings if f.method == "sts_assume_role" for h in f.hops]
+    assert hops
+    fresh = evaluate([an.request(h.principal, h.action, h.resource, None, None, True) for _, h in hops])
+    for (f, h), d in zip(hops, fresh):
+        assert (h.kind, h.principal, h.action, h.resource) == ("action", f.principal, "sts:assumerole", f.target)
+        assert (h.decision, sorted(h.conditions)) == (d.decision, sorted(d.conditions))
