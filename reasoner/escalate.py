@@ -37,8 +37,9 @@ from .evaluate import Completing, Evaluating, _candidates, complete, derived_con
 from .paths import encoding_file
 
 MAX_STEPS = 6
-# requests into administrators from which one process decides them beside the rules' first stage
-# (two would each copy the analysis' pages they read, as large as the stage's own process)
+# requests into administrators from which they are decided before the rules' first stage, not
+# beside it: the stage's grounding and the processes deciding them would each hold about as much
+# memory as the analysis (together over 2 GB at 20,000 roles), and two processes decide them
 ALONE_FROM = 50_000
 
 
@@ -446,6 +447,7 @@ def escalations(
     # the edges into administrators are evaluated while the rules' first stage runs, when that
     # stage reads no edge (staged.Stages: `base`, or the edges asked for)
     admin_edges_later = None
+    edges_first: list = []  # (how many, when they were decided before the stage)
     if on_demand:
         edges.services(roles)
         if split is not None and split.first in ("base", "edges"):
@@ -453,7 +455,12 @@ def escalations(
             # taken in (added to the facts) once that stage runs, which reads no edge.  With
             # their exact residual conditions: each is a finding's proof (decided again later,
             # they would be grounded twice)
-            admin_edges_later = edges.into_later(admin_roles, exact_conditions=True)
+            # (from ALONE_FROM requests on, decided now: not beside the stage)
+            def first(n: int) -> None:
+                edges_first.append(n)
+                tick(f"role trust: {n} edges into administrators, first")
+
+            admin_edges_later = edges.into_later(admin_roles, exact_conditions=True, deciding_now=first)
         else:
             edges.into(admin_roles)
     else:
@@ -487,7 +494,7 @@ def escalations(
             solver.send(stage, prog.new_facts(), answers)
             answers = []  # (handed over: the solver's process has them)
             if admin_edges_later is not None:
-                tick("role trust: edges into administrators")
+                tick("options (the rules' first stage)" if edges_first else "role trust: edges into administrators")
                 admin_edges_later[0]()
                 admin_edges_later = None
                 admin_edges = True
@@ -1309,14 +1316,15 @@ class _Edges:
         todo = self._todo(roles)
         return self._into(self.analyzer.assumers(todo, exact_conditions=exact_conditions)) if todo else 0
 
-    def into_later(self, roles: Sequence[str], exact_conditions: bool = False):
+    def into_later(self, roles: Sequence[str], exact_conditions: bool = False, deciding_now=None):
         """:meth:`into` begun in forked processes (``Analyzer.assumers_later``): a function that
         waits for them and adds the edges (returning how many), and one that stops them.  They
-        run beside the rules' first stage: from :data:`ALONE_FROM` requests on, in one process."""
+        run beside the rules' first stage; from :data:`ALONE_FROM` requests on, they are decided
+        before this returns (``deciding_now`` called first, with their number)."""
         todo = self._todo(roles)
         if not todo:
             return (lambda: 0), (lambda: None)
-        finish, cancel = self.analyzer.assumers_later(todo, exact_conditions, alone_from=ALONE_FROM)
+        finish, cancel = self.analyzer.assumers_later(todo, exact_conditions, now_from=ALONE_FROM, deciding_now=deciding_now)
         return (lambda: self._into(finish())), cancel
 
     def _todo(self, roles: Sequence[str]) -> list:

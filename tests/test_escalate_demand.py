@@ -388,6 +388,53 @@ def test_edges_begun_in_forked_processes_are_the_edges(estates, monkeypatch, for
     assert an.assumers(roles[:3]) == {r: later[r] for r in roles[:3]}  # kept: asked again, the same edges
 
 
+def test_edges_decided_now_from_a_count_are_the_edges(estates, monkeypatch):
+    """From ``now_from`` requests on, `Analyzer.assumers_later` decides the edges before it
+    returns (told first how many): stopping it afterwards stops nothing, and they are the edges
+    `assumers` gives, with their exact residual conditions.  Below that count it only begins."""
+    import reasoner.evaluate as ev
+
+    est = load(str(estates["org-11"]))
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 50)
+    roles = sorted(a for a, p in Analyzer(est).principals.items() if type(p).__name__ == "Role")
+    now = Analyzer(est).assumers(roles)
+    asked = sum(len(Analyzer(est)._assumer_requests([r], None, ())) for r in roles)
+    assert asked > 60
+
+    told: list = []
+    an = Analyzer(est)
+    finish, cancel = an.assumers_later(roles, exact_conditions=True, now_from=60, deciding_now=told.append)
+    assert told == [asked], "decided now: not told, or told another number of requests"
+    cancel()  # (nothing left running: the edges are known already)
+    got = finish()
+    assert all(d._pending is None for lst in got.values() for _, d, _ in lst)
+
+    def plain(found):
+        return {r: sorted((who, d.decision, tuple(d.conditions), json.dumps(d.reasons, sort_keys=True)) for who, d, _ in lst) for r, lst in found.items()}
+
+    assert plain(got) == plain(now)
+
+    told = []
+    finish, _ = Analyzer(est).assumers_later(roles, exact_conditions=True, now_from=asked + 1, deciding_now=told.append)
+    assert told == [] and plain(finish()) == plain(now)
+
+
+def test_edges_into_administrators_decided_first_give_the_same_report(estates, monkeypatch):
+    """A large estate's edges into administrators are decided before the rules' first stage,
+    not beside it (escalate.ALONE_FROM); the report is the one deciding them beside it gives."""
+    est = load(str(estates["org-7"]))
+    labels: list = []
+    beside = escalations(Analyzer(est), progress=labels.append)
+    assert not any(x.endswith("edges into administrators, first") for x in labels)
+    monkeypatch.setattr(escalate, "ALONE_FROM", 1)
+    labels = []
+    first = escalations(Analyzer(est), progress=labels.append)
+    assert any(x.endswith("edges into administrators, first") for x in labels), "not decided first"
+    assert first.findings and _canonical(first) == _canonical(beside)
+    assert first.admins == beside.admins
+
+
 def test_requests_begun_while_the_rest_are_read_give_the_same_report(estates, monkeypatch, forks):
     """Once a stage has asked for a chunk's worth of requests, the driver has them decided in
     forked processes while it reads the rest (evaluate.Evaluating); the report is the one the

