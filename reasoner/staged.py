@@ -467,7 +467,7 @@ class Solver:
                 facts.append((None, self.answers))  # (the answers: can/3, can_if/3, ... alike)
             by_actor = stage == "after" and _actor_local(split.programs[stage])
             texts, kept = self._solve_in_parts(self._builder(split.programs[stage], split.shows | keep), handles, facts,
-                                               keep, split.shows, by_actor)
+                                               keep, split.shows, by_actor, packed=escalation if stage == "after" else frozenset())
             self.kept[stage] = kept
             if stage == "after":
                 self.escalation = kept.get(("escalation", 4), [])
@@ -517,24 +517,25 @@ class Solver:
         return build
 
     def _solve(self, build, symbol_lists: list, handles, keep: frozenset = frozenset(),
-               texts_too: frozenset = frozenset()) -> tuple[list[str], dict]:
+               texts_too: frozenset = frozenset(), packed: frozenset = frozenset()) -> tuple[list[str], dict]:
         """The stage's shown atoms: texts, and the kept ones as handles.  In a :class:`Worker`
         (``fork_stages``) it is solved in a process forked for it, which hands the kept atoms back as
         plain values: what the grounding made (clingo's symbols are never freed) goes with that
-        process, and this one holds only the facts and the atoms later stages read."""
+        process, and this one holds only the facts and the atoms later stages read.  Those of the
+        signatures ``packed`` stay plain values, packed (:class:`Packed`), until first read."""
         if self.fork_stages:
             started = _evaluate._start(lambda: self._solved_plain(build, symbol_lists, handles, keep, texts_too))
             got = _evaluate._collect([started]) if started is not None else None
             if got is not None:
                 texts, kept = got[0]
                 got = None
-                kept = {sig: handles_of(plain) for sig, plain in kept.items()}
+                kept = {sig: Packed(plain) if sig in packed else handles_of(plain) for sig, plain in kept.items()}
                 _trim()
                 return texts, kept
         return self._solve_here(build, symbol_lists, handles, keep, texts_too)
 
     def _solve_in_parts(self, build, handles: list, facts: list, keep: frozenset, texts_too: frozenset,
-                        by_actor: bool) -> tuple[list[str], dict]:
+                        by_actor: bool, packed: frozenset = frozenset()) -> tuple[list[str], dict]:
         """:meth:`_solve` over the atoms of earlier stages (``handles``) and the facts, each given
         as (signature, atoms); the answers' signature is None.  ``by_actor``: the stage's rules
         are actor-local (:func:`_actor_local`), and it is solved in parts of at most :data:`PART`
@@ -564,10 +565,15 @@ class Solver:
         kept: dict = {}
         for i in range(parts):
             got_texts, got_kept = self._solve(build, [mine(syms, where, i) for syms, where in facts],
-                                              [h for hs, where in handles for h in mine(hs, where, i)], keep=keep, texts_too=texts_too)
+                                              [h for hs, where in handles for h in mine(hs, where, i)], keep=keep, texts_too=texts_too,
+                                              packed=packed)
             texts += got_texts
             for sig, hs in got_kept.items():
-                kept.setdefault(sig, []).extend(hs)
+                if isinstance(hs, Packed):
+                    got = kept.get(sig)
+                    kept[sig] = hs if got is None else got.joined(hs)
+                else:
+                    kept.setdefault(sig, []).extend(hs)
         return texts, kept
 
     def _solved_plain(self, build, symbol_lists, handles, keep, texts_too) -> tuple:
@@ -592,6 +598,42 @@ class Solver:
         del ctl, h
         _trim()  # the ground program is gone: its memory back to the system, not kept for later
         return got
+
+
+class Packed:
+    """Atoms a stage's process handed back as plain values (:func:`plain_terms`), kept packed
+    (marshal) and made handles (:func:`handles_of`) only when first read, as a list: the
+    escalation atoms of `after` are read here only when the ways are solved in this process,
+    and as symbols they would stay (clingo frees none) — some 120 MB at 20,000 roles."""
+
+    __slots__ = ("_packs", "_handles")
+
+    def __init__(self, plain: list, _packs: Optional[list] = None):
+        self._packs = _packs if _packs is not None else [marshal.dumps(plain)]
+        self._handles: Optional[list] = None
+
+    def joined(self, other: "Packed") -> "Packed":
+        """These atoms and ``other``'s, still packed when both are."""
+        if self._handles is None and other._handles is None:
+            return Packed([], self._packs + other._packs)
+        return Packed([], [marshal.dumps(plain_terms(list(self) + list(other)))])
+
+    def _made(self) -> list:
+        if self._handles is None:
+            made: list = []
+            for p in self._packs:
+                made += handles_of(marshal.loads(p))
+            self._handles, self._packs = made, []
+        return self._handles
+
+    def __iter__(self):
+        return iter(self._made())
+
+    def __len__(self) -> int:
+        return len(self._made())
+
+    def __getitem__(self, i):
+        return self._made()[i]
 
 
 def _trim() -> None:
@@ -779,7 +821,20 @@ def _unpack(message: bytes) -> tuple:
     return marshal.loads(zlib.decompress(message))
 
 
+PIECE = 50_000  # the items of a long list in a message written a frame at a time (_write_message)
+_PIECES = "\0pieces"  # the head of a message written in pieces (no stage has this name)
+
+
 def _write_message(f, obj) -> None:
+    """``obj`` as a frame (marshal); a pair whose second item is a long list (a stage's atoms as
+    texts, hundreds of MB at 20,000 roles) as a head and the list in pieces of :data:`PIECE`
+    items, each a frame of its own: neither side then holds the whole list's bytes beside it."""
+    if type(obj) is tuple and len(obj) == 2 and type(obj[1]) is list and len(obj[1]) > PIECE:
+        items = obj[1]
+        _write_data(f, marshal.dumps((_PIECES, obj[0], -(-len(items) // PIECE))))
+        for at in range(0, len(items), PIECE):
+            _write_data(f, marshal.dumps(items[at : at + PIECE]))
+        return
     _write_data(f, marshal.dumps(obj))
 
 
@@ -790,6 +845,21 @@ def _write_data(f, data: bytes) -> None:
 
 
 def _read_message(f):
+    """A message :func:`_write_message` wrote (its pieces put together), None at the end of the
+    pipe or when it ends within a message."""
+    msg = _read_frame(f)
+    if type(msg) is tuple and len(msg) == 3 and msg[0] == _PIECES:
+        items: list = []
+        for _ in range(msg[2]):
+            piece = _read_frame(f)
+            if type(piece) is not list:
+                return None
+            items += piece
+        return (msg[1], items)
+    return msg
+
+
+def _read_frame(f):
     head = f.read(8)
     if len(head) < 8:
         return None
