@@ -589,6 +589,10 @@ class Solver:
             for syms in symbol_lists:
                 add_facts(b, syms)
             add_handles(b, list(handles))
+        # the facts are the control's now: the lists of their symbols (every caller hands over a
+        # list of its own) go before the grounding, and their memory back to the system
+        symbol_lists.clear()
+        _trim()
         ctl.ground([("base", [])])
         got: tuple = ([], {})
         with ctl.solve(yield_=True) as h:

@@ -72,3 +72,28 @@ def test_packed_atoms_are_made_when_first_read_and_are_the_atoms():
     again = packed.joined(staged.Packed(two))
     assert sorted(repr(p) for p in plain_terms(list(again))) == sorted(repr(p) for p in one + two + two)
     assert handles_of([]) == [] and list(staged.Packed([])) == []
+
+
+def test_the_facts_handed_to_a_solve_are_let_go_before_it_grounds(tmp_path, monkeypatch):
+    """A solve takes the lists of fact symbols it is handed (each caller hands over a list of its
+    own): they are emptied once the facts are the control's, before the grounding, and the
+    atoms shown are those of the facts."""
+    rules = tmp_path / "r.lp"
+    rules.write_text("b(X) :- a(X).\n#show b/1.\n")
+    lists = [[clingo.Function("a", [clingo.String(f"p{i}")]) for i in range(5)]]
+    seen: list = []
+
+    def build(ctl):
+        ctl.load(str(rules))
+
+    solver = staged.Solver([rules], None)
+    real_ground = clingo.Control.ground
+
+    def ground(ctl, parts, *a, **k):
+        seen.append(len(lists))
+        return real_ground(ctl, parts, *a, **k)
+
+    monkeypatch.setattr(clingo.Control, "ground", ground)
+    texts, _ = solver._solve_here(build, lists, [])
+    assert seen == [0], "the lists were still held when the grounding began"
+    assert sorted(texts) == sorted(f'b("p{i}")' for i in range(5))
