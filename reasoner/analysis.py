@@ -617,13 +617,10 @@ class Analyzer:
             return {r: cache[r] for r in roles}
         return self._assumers(roles, context, absent, exact_conditions)
 
-    def assumers_later(self, roles: Sequence[str], exact_conditions: bool = False, alone_from: Optional[int] = None,
+    def assumers_later(self, roles: Sequence[str], exact_conditions: bool = False,
                        now_from: Optional[int] = None, deciding_now: Optional[Callable[[int], None]] = None):
         """:meth:`assumers` (without request context) begun in forked processes: a function that
         waits for them and returns what :meth:`assumers` returns, and one that stops them.
-        ``alone_from``: from that many requests on, one process decides them (not two side by
-        side, each copying the pages of this process' heap it reads: for a caller that works
-        meanwhile in another process, as escalations do, memory counts more than the time).
         ``now_from``: from that many requests on, they are decided before this returns, as
         :meth:`assumers` would (``deciding_now`` called first, with their number): for a caller
         whose work meanwhile would hold as much memory as deciding them does."""
@@ -635,8 +632,7 @@ class Analyzer:
                 deciding_now(len(reqs))
             cache.update(self._assumer_edges(todo, reqs, self._evaluate(reqs, "role trust", exact_conditions=exact_conditions)))
             reqs = todo = []
-        jobs = 1 if alone_from is not None and len(reqs) >= alone_from else None
-        pending = Evaluating(reqs, exact_conditions, jobs=jobs) if reqs else None
+        pending = Evaluating(reqs, exact_conditions) if reqs else None
 
         def finish() -> dict:
             if todo:

@@ -40,7 +40,7 @@ MAX_STEPS = 6
 # requests into administrators from which they are decided before the rules' first stage, not
 # beside it: the stage's grounding and the processes deciding them would each hold about as much
 # memory as the analysis (together over 2 GB at 20,000 roles), and two processes decide them
-ALONE_FROM = 50_000
+EDGES_FIRST_FROM = 50_000
 
 
 @dataclass(slots=True)
@@ -455,7 +455,7 @@ def escalations(
             # taken in (added to the facts) once that stage runs, which reads no edge.  With
             # their exact residual conditions: each is a finding's proof (decided again later,
             # they would be grounded twice)
-            # (from ALONE_FROM requests on, decided now: not beside the stage)
+            # (from EDGES_FIRST_FROM requests on, decided now: not beside the stage)
             def first(n: int) -> None:
                 edges_first.append(n)
                 tick(f"role trust: {n} edges into administrators, first")
@@ -1319,12 +1319,12 @@ class _Edges:
     def into_later(self, roles: Sequence[str], exact_conditions: bool = False, deciding_now=None):
         """:meth:`into` begun in forked processes (``Analyzer.assumers_later``): a function that
         waits for them and adds the edges (returning how many), and one that stops them.  They
-        run beside the rules' first stage; from :data:`ALONE_FROM` requests on, they are decided
+        run beside the rules' first stage; from :data:`EDGES_FIRST_FROM` requests on, they are decided
         before this returns (``deciding_now`` called first, with their number)."""
         todo = self._todo(roles)
         if not todo:
             return (lambda: 0), (lambda: None)
-        finish, cancel = self.analyzer.assumers_later(todo, exact_conditions, now_from=ALONE_FROM, deciding_now=deciding_now)
+        finish, cancel = self.analyzer.assumers_later(todo, exact_conditions, now_from=EDGES_FIRST_FROM, deciding_now=deciding_now)
         return (lambda: self._into(finish())), cancel
 
     def _todo(self, roles: Sequence[str]) -> list:

@@ -569,11 +569,7 @@ class Solver:
                                               packed=packed)
             texts += got_texts
             for sig, hs in got_kept.items():
-                if isinstance(hs, Packed):
-                    got = kept.get(sig)
-                    kept[sig] = hs if got is None else got.joined(hs)
-                else:
-                    kept.setdefault(sig, []).extend(hs)
+                kept.setdefault(sig, Packed() if isinstance(hs, Packed) else []).extend(hs)
         return texts, kept
 
     def _solved_plain(self, build, symbol_lists, handles, keep, texts_too) -> tuple:
@@ -612,15 +608,16 @@ class Packed:
 
     __slots__ = ("_packs", "_handles")
 
-    def __init__(self, plain: list, _packs: Optional[list] = None):
-        self._packs = _packs if _packs is not None else [marshal.dumps(plain)]
+    def __init__(self, plain: Optional[list] = None):
+        self._packs = [marshal.dumps(plain)] if plain else []
         self._handles: Optional[list] = None
 
-    def joined(self, other: "Packed") -> "Packed":
-        """These atoms and ``other``'s, still packed when both are."""
-        if self._handles is None and other._handles is None:
-            return Packed([], self._packs + other._packs)
-        return Packed([], [marshal.dumps(plain_terms(list(self) + list(other)))])
+    def extend(self, other) -> None:
+        """Add ``other``'s atoms (another Packed's still packed when neither was read)."""
+        if self._handles is None and isinstance(other, Packed) and other._handles is None:
+            self._packs += other._packs
+        else:
+            self._made().extend(other)
 
     def _made(self) -> list:
         if self._handles is None:

@@ -361,12 +361,10 @@ def test_an_allow_the_principal_refutes_is_left_out_and_no_other(tmp_path):
     assert [may.scope(x, "iam:attachrolepolicy") == [] for x in xs] == [not k for k in kept]
 
 
-@pytest.mark.parametrize("alone", [False, True], ids=["side-by-side", "one-process"])
-def test_edges_begun_in_forked_processes_are_the_edges(estates, monkeypatch, forks, alone):
+def test_edges_begun_in_forked_processes_are_the_edges(estates, monkeypatch, forks):
     """`Analyzer.assumers_later` (the escalation driver begins the edges into administrators
     while it states the rules' facts) gives the edges `assumers` gives, with the same decisions
-    and, asked for, their exact residual conditions; from ``alone_from`` requests on, decided
-    by one forked process, not two."""
+    and, asked for, their exact residual conditions; begun in two forked processes."""
     import reasoner.evaluate as ev
 
     est = load(str(estates["org-11"]))
@@ -374,8 +372,8 @@ def test_edges_begun_in_forked_processes_are_the_edges(estates, monkeypatch, for
     monkeypatch.setattr(ev, "PARALLEL_MIN", 50)
     an = Analyzer(est)
     roles = sorted(a for a, p in an.principals.items() if type(p).__name__ == "Role")
-    finish, _ = an.assumers_later(roles, exact_conditions=True, alone_from=60 if alone else None)
-    assert len(forks) == (1 if alone else 2), "not begun in forked processes, as many as asked"
+    finish, _ = an.assumers_later(roles, exact_conditions=True)
+    assert len(forks) == 2, "not begun in two forked processes"
     later = finish()
     assert all(d._pending is None for lst in later.values() for _, d, _ in lst)
     now = Analyzer(est).assumers(roles)
@@ -422,12 +420,12 @@ def test_edges_decided_now_from_a_count_are_the_edges(estates, monkeypatch):
 
 def test_edges_into_administrators_decided_first_give_the_same_report(estates, monkeypatch):
     """A large estate's edges into administrators are decided before the rules' first stage,
-    not beside it (escalate.ALONE_FROM); the report is the one deciding them beside it gives."""
+    not beside it (escalate.EDGES_FIRST_FROM); the report is the one deciding them beside it gives."""
     est = load(str(estates["org-7"]))
     labels: list = []
     beside = escalations(Analyzer(est), progress=labels.append)
     assert not any(x.endswith("edges into administrators, first") for x in labels)
-    monkeypatch.setattr(escalate, "ALONE_FROM", 1)
+    monkeypatch.setattr(escalate, "EDGES_FIRST_FROM", 1)
     labels = []
     first = escalations(Analyzer(est), progress=labels.append)
     assert any(x.endswith("edges into administrators, first") for x in labels), "not decided first"

@@ -9,7 +9,7 @@ import struct
 import clingo
 
 from reasoner import staged
-from reasoner.facts import handles_of, plain_terms, shown_split
+from reasoner.facts import plain_terms, shown_split
 
 
 def _frames(data: bytes) -> list:
@@ -62,16 +62,18 @@ def _handles(program: str) -> list:
 def test_packed_atoms_are_made_when_first_read_and_are_the_atoms():
     one = plain_terms(_handles('escalation("a",m,"r",admin). escalation("b",m,"r",raise("c")).'))
     two = plain_terms(_handles('escalation("d",n,"*",admin).'))
-    packed = staged.Packed(one).joined(staged.Packed(two))
+    packed = staged.Packed()
+    packed.extend(staged.Packed(one))
+    packed.extend(staged.Packed(two))
     assert packed._handles is None, "made before anyone read them"
     got = sorted(repr(p) for p in plain_terms(list(packed)))
     assert got == sorted(repr(p) for p in one + two)
     assert len(packed) == 3 and packed._handles is not None
     assert plain_terms([packed[0]]) in ([p] for p in one + two)
-    # joined once made: still every atom of both
-    again = packed.joined(staged.Packed(two))
-    assert sorted(repr(p) for p in plain_terms(list(again))) == sorted(repr(p) for p in one + two + two)
-    assert handles_of([]) == [] and list(staged.Packed([])) == []
+    # extended once made: still every atom of both
+    packed.extend(staged.Packed(two))
+    assert sorted(repr(p) for p in plain_terms(list(packed))) == sorted(repr(p) for p in one + two + two)
+    assert list(staged.Packed([])) == [] and list(staged.Packed()) == []
 
 
 def test_the_facts_handed_to_a_solve_are_let_go_before_it_grounds(tmp_path, monkeypatch):
