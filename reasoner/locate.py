@@ -11,8 +11,9 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Sequence, Union
+import zlib
+from collections import OrderedDict
+from typing import Optional, Sequence, Union
 
 PathElem = Union[str, int]
 
@@ -21,25 +22,40 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]|[^\s\[\]{},:"]+', re.S)
 _WS = re.compile(r"[ \t\r\n]*")
 
 
-@dataclass(eq=False)
 class Source:
     """A text that policies were read from.  ``prefix`` is the JSON path of the policy document
     inside the text (a document nested in an account dump).  ``embedded`` marks a document that
-    was a JSON *string* inside the file: positions then stop at that string."""
+    was a JSON *string* inside the file: positions then stop at that string.
 
-    file: str
-    text: str | None = None
-    prefix: tuple = ()
-    embedded: bool = False
-    _index: dict = field(default_factory=dict, repr=False)
-    _lines: list = field(default_factory=lambda: [None], repr=False)  # shared with children
+    A long text (:data:`PACK_FROM` characters or more: an account's dump) is kept compressed
+    (:class:`_Packed`) and unpacked when a position in it is first asked for: a large estate's
+    files are as large as the rest of its analysis, and only the few places a proof or a
+    diagnostic cites are ever read from them."""
+
+    __slots__ = ("file", "_held", "prefix", "embedded", "_index", "_lines")
+
+    def __init__(self, file: str, text: Optional[str] = None, prefix: tuple = (), embedded: bool = False):
+        self.file = file
+        self._held = _Packed(text) if text is not None and len(text) >= PACK_FROM else text
+        self.prefix = prefix
+        self.embedded = embedded
+        self._index: dict = {}
+        self._lines: list = [None]  # shared with children
+
+    @property
+    def text(self) -> Optional[str]:
+        held = self._held
+        return held.unpacked() if isinstance(held, _Packed) else held
+
+    def __repr__(self) -> str:
+        return f"Source(file={self.file!r}, prefix={self.prefix!r}, embedded={self.embedded!r})"
 
     def child(self, prefix: Sequence[PathElem], embedded: bool = False) -> "Source":
         # one per policy document of a file: made without __init__, whose fresh index and line
         # table would be dropped at once (every field is set here)
         src = _new(Source)
         src.file = self.file
-        src.text = self.text
+        src._held = self._held  # (the text as held: not unpacked for it)
         src.prefix = tuple(self.prefix) + tuple(prefix)
         src.embedded = embedded or self.embedded
         src._index = self._index  # same text: share what was learnt
@@ -51,7 +67,7 @@ class Source:
         when ``key``).  A key given more than once is found at its last ``occurrence`` unless told
         otherwise (the decoder keeps the last value).  Falls back to the nearest enclosing value
         that exists; (0, 0) when there is no text."""
-        if self.text is None:
+        if self._held is None:
             return (0, 0)
         if self.embedded:
             full, key = tuple(self.prefix), False
@@ -114,6 +130,33 @@ class Source:
 
 
 _new = object.__new__
+
+PACK_FROM = 1 << 18  # characters from which a source's text is kept compressed
+UNPACKED = 4  # texts kept unpacked at a time, the most recently read
+
+
+class _Packed:
+    """A text kept compressed (zlib, its UTF-8 bytes: lone surrogates, as decoding with
+    ``surrogateescape`` leaves them, pass).  The last :data:`UNPACKED` texts read stay unpacked:
+    positions are asked in runs over one file (a proof's statements, a file's diagnostics)."""
+
+    __slots__ = ("data", "__weakref__")
+
+    def __init__(self, text: str):
+        self.data = zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
+
+    def unpacked(self) -> str:
+        got = _UNPACKED.get(self)
+        if got is not None:
+            _UNPACKED.move_to_end(self)
+            return got
+        got = _UNPACKED[self] = zlib.decompress(self.data).decode("utf-8", "surrogatepass")
+        while len(_UNPACKED) > UNPACKED:
+            _UNPACKED.popitem(last=False)
+        return got
+
+
+_UNPACKED: "OrderedDict[_Packed, str]" = OrderedDict()
 
 
 _raw_decode = json.JSONDecoder().raw_decode

@@ -97,3 +97,50 @@ def test_stepping_over_values_with_the_decoder_finds_what_the_token_scan_finds()
             src = Source("bad", bad)
             assert src._members(pos) == _scan(bad, pos)
     assert checked >= 5
+
+
+def test_a_long_text_is_kept_compressed_and_gives_the_same_places(shared):
+    """An account's dump (here a real one of 824 KB) is kept compressed, not as the text: the
+    places found in it are those found in the text itself, statement by statement."""
+    from reasoner import locate
+
+    text = shared("data", "dumps", "cloudsplaining-example.json").read_text(encoding="utf-8")
+    assert len(text) >= locate.PACK_FROM
+    packed = Source("dump.json", text)
+    assert isinstance(packed._held, locate._Packed) and len(packed._held.data) < len(text) / 4
+    doc = json.loads(text)
+    paths = []
+    for i, pol in enumerate(doc["Policies"]):
+        for j, _ in enumerate(pol["PolicyVersionList"]):
+            paths.append(("Policies", i, "PolicyVersionList", j, "Document"))
+    for i, role in enumerate(doc["RoleDetailList"]):
+        paths.append(("RoleDetailList", i, "AssumeRolePolicyDocument"))
+    assert len(paths) > 20
+    for path in paths:
+        # (a fresh, unpacked source each time: nothing learnt from the packed one)
+        plain = Source("dump.json", None)
+        plain._held = text
+        assert packed.position(path) == plain.position(path), path
+        assert packed.child(path[:-1]).position(path[-1:]) == plain.position(path), path
+
+
+def test_packed_texts_read_in_turn_keep_their_places_and_odd_characters():
+    """More long texts than are kept unpacked at a time, read in turn: each gives its own places;
+    lone surrogates (what decoding with ``surrogateescape`` leaves) and astral characters pass."""
+    from reasoner import locate
+
+    texts, sources = [], []
+    for n in range(locate.UNPACKED + 3):
+        pad = ",\n".join(f'  "k{i}": "{n}-{i}"' for i in range(locate.PACK_FROM // 12))
+        text = '{\n' + pad + f',\n  "odd": "\udc80\U0001f600 {n}",\n  "Action": ["s3:Get{n}", "s3:Put{n}"]\n}}'
+        assert len(text) >= locate.PACK_FROM
+        texts.append(text)
+        sources.append(Source(f"f{n}", text))
+    for _ in range(2):
+        for text, src in zip(texts, sources):
+            n = texts.index(text)
+            assert isinstance(src._held, locate._Packed)
+            assert src.position(("Action", 1)) == place(text, f'"s3:Put{n}"')
+            assert src.position(("odd",), key=True) == place(text, '"odd"')
+            assert src.text == text
+    assert len(locate._UNPACKED) <= locate.UNPACKED
