@@ -23,17 +23,20 @@ import json
 import re
 import textwrap
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Optional, Sequence
 
 import clingo
 
 from . import match, staged
-from .analysis import Analyzer, _hop, _question, action_details
+from .analysis import Analyzer, Hop, _hop, _question, action_details
 from .diagnostics import Diagnostic, InputError
 from .estate import Role, User
+from .locate import pack_long_texts
+from .request import Request
 from . import evaluate as _evaluate
-from .evaluate import Completing, Evaluating, _candidates, complete, derived_context, evaluate
+from .evaluate import Completing, Evaluating, _Remade, _Why, _candidates, complete, derived_context, evaluate
 from .paths import encoding_file
 
 MAX_STEPS = 6
@@ -371,6 +374,9 @@ def escalations(
     est = analyzer.estate
     prog = _Program(rule_files(rules))
     tick = progress or (lambda label: None)
+    # (the estate's files, as long as the rest of a large estate's analysis, are kept compressed
+    # while it runs: only the places its proofs cite are read from them)
+    pack_long_texts()
 
     # -- the estate as facts
     for arn, p in analyzer.principals.items():
@@ -466,7 +472,8 @@ def escalations(
     else:
         edges.into(roles)
 
-    decided: dict = {}
+    decided: dict = {}  # permission -> (Decision, its Request, or None when made again: _Remade)
+    remake = partial(_permission_request, analyzer)
     ways_read = None  # (the ways, read: _ways_decoded)
     answers: list = []  # can/can_if facts of the requests evaluated, not yet handed over (plain)
     completing = None
@@ -541,17 +548,12 @@ def escalations(
                                 decided[key] = (d, req, a)
                                 answers.append(_answer("can" if d.decision == "Allowed" else "can_if", x, a, res))
                             continue
-                        wildcard_only = res == "*" and _wildcard_only(a)
-                        reqs.append(analyzer.request(x, a, res, None, None, True, wildcard_only=wildcard_only, rid=key))
+                        reqs.append(_permission_request(analyzer, key))
                         if early is None and len(reqs) == _evaluate.CHUNK:
                             # a chunk's worth: decided in forked processes while the rest are read
                             early = Evaluating(reqs, exact_conditions=False)
                     else:
-                        # `as_trusted`: the request once the role's trust policy names the actor
-                        # (after the actor rewrote it); everything else in force stays as it is
-                        req = analyzer.request(x, a, res, None, None, True, rid=key)
-                        req.resource_policy = _trust_naming(x, a, res)
-                        reqs.append(req)
+                        reqs.append(_permission_request(analyzer, key))
                 elif name == "need_edges_into":
                     into.add(_str(_read(text).arguments[0]))
                 elif name == "need_edges_from":
@@ -573,7 +575,13 @@ def escalations(
                     decisions = evaluate(reqs, exact_conditions=False)
                 for req, d in zip(reqs, decisions):
                     if d.decision in _GRANTED:  # a finding's proof cites granted permissions only
-                        decided[req.id] = (d, req)
+                        if type(d.reasons_of) is _Why and d.reasons_of.by_handle is None:
+                            # decided in another process: its request is made again when its
+                            # reasons are asked, not kept (_Remade)
+                            d.reasons_of = _Remade(d.reasons_of.info, remake, req.id)
+                            decided[req.id] = (d, None)
+                        else:
+                            decided[req.id] = (d, req)
                     suffix = "_as_trusted" if req.id[0] == "as_trusted" else ""
                     x, a, res = req.id[-3:]
                     if d.decision == "Allowed":
@@ -704,7 +712,12 @@ def escalations(
         for got in used:
             hop = hop_of.get(id(got))
             if hop is None:
-                hop = hop_of[id(got)] = _hop("action", got[1], got[0])
+                d, req = got
+                if req is not None:
+                    hop = _hop("action", req, d)
+                else:  # (the request is made again from its permission: Decision.id)
+                    hop = Hop("action", *d.id[-3:], d.decision, d.conditions, d, d.blocked_by)
+                hop_of[id(got)] = hop
             hops.append(hop)
         conditions = sorted({c for d, _ in used for c in d.conditions})
         conditions = same.setdefault(tuple(conditions), conditions)
@@ -1092,6 +1105,20 @@ def _resource_account(prog: "_Program", analyzer: Analyzer, arn: str) -> None:
         prog.fact("resource_in", arn, account)
     if account is None or analyzer.resource_policy("iam:passrole", arn) is not None:
         prog.fact("open_resource", arn)
+
+
+def _permission_request(analyzer: Analyzer, key: tuple) -> Request:
+    """The request a permission the rules need is decided as: ``(X, A, Res)`` (a ``need``), or
+    ``("as_trusted", X, A, Role)``, the request once the role's trust policy names the actor
+    (after the actor rewrote it; everything else in force stays as it is).  Made again, the same:
+    a finding's proof makes it again when its reasons are asked (evaluate._Remade)."""
+    if key[0] == "as_trusted":
+        _, x, a, res = key
+        req = analyzer.request(x, a, res, None, None, True, rid=key)
+        req.resource_policy = _trust_naming(x, a, res)
+        return req
+    x, a, res = key
+    return analyzer.request(x, a, res, None, None, True, wildcard_only=res == "*" and _wildcard_only(a), rid=key)
 
 
 def _trust_naming(actor: str, action: str, role: str):

@@ -1464,6 +1464,33 @@ class _Why:
         return reasons
 
 
+class _Remade(_Why):
+    """:class:`_Why` for a decision made in another process (its policies cited by their places
+    among the request's in force), whose request is not kept but made again when its reasons are
+    asked: ``remake(key)`` gives the request decided as ``key``, the same policies in force in
+    the same order.  An analysis keeps hundreds of thousands of decisions for the proofs it may
+    show, and their requests took as much memory as the rest of them."""
+
+    __slots__ = ("remake", "key")
+
+    def __init__(self, info, remake, key):
+        self.by_handle, self.info, self._pols = None, info, None
+        self.remake, self.key = remake, key
+
+    @property
+    def req(self) -> Request:
+        return self.remake(self.key)
+
+    def __call__(self) -> dict:
+        req = self.req  # (made once for both: the policies in force and where they are cited)
+        layers, org = _layers(req)
+        checked = layers + org
+        pols = {j: pol for j, (_, pol) in enumerate(checked)}
+        reasons = _reasons(None, self.info, req, pols, {j: j for j in pols})
+        _add_checked(reasons, checked)
+        return reasons
+
+
 def _places(checked: list, pols: dict) -> dict:
     first: dict = {}
     for j, (_, pol) in enumerate(checked):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import weakref
 import zlib
 from collections import OrderedDict
 from typing import Optional, Sequence, Union
@@ -27,10 +28,10 @@ class Source:
     inside the text (a document nested in an account dump).  ``embedded`` marks a document that
     was a JSON *string* inside the file: positions then stop at that string.
 
-    A long text (:data:`PACK_FROM` characters or more: an account's dump) is kept compressed
-    (:class:`_Packed`) and unpacked when a position in it is first asked for: a large estate's
-    files are as large as the rest of its analysis, and only the few places a proof or a
-    diagnostic cites are ever read from them."""
+    A long text (:data:`PACK_FROM` characters or more: an account's dump) is held by a
+    :class:`_Packed`, which :func:`pack_long_texts` compresses (a long analysis calls it: a large
+    estate's files are as large as the rest of its analysis, and only the few places a proof or a
+    diagnostic cites are ever read from them); it is unpacked when a position in it is asked for."""
 
     __slots__ = ("file", "_held", "prefix", "embedded", "_index", "_lines")
 
@@ -136,16 +137,27 @@ UNPACKED = 4  # texts kept unpacked at a time, the most recently read
 
 
 class _Packed:
-    """A text kept compressed (zlib, its UTF-8 bytes: lone surrogates, as decoding with
-    ``surrogateescape`` leaves them, pass).  The last :data:`UNPACKED` texts read stay unpacked:
-    positions are asked in runs over one file (a proof's statements, a file's diagnostics)."""
+    """A long text, as it was read until :func:`pack_long_texts` compresses it (zlib, its UTF-8
+    bytes: lone surrogates, as decoding with ``surrogateescape`` leaves them, pass).  The last
+    :data:`UNPACKED` packed texts read stay unpacked: positions are asked in runs over one file (a
+    proof's statements, a file's diagnostics)."""
 
-    __slots__ = ("data", "__weakref__")
+    __slots__ = ("text", "data", "__weakref__")
 
     def __init__(self, text: str):
-        self.data = zlib.compress(text.encode("utf-8", "surrogatepass"), 1)
+        self.text: Optional[str] = text
+        self.data: Optional[bytes] = None
+        _LONG.add(self)
+
+    def pack(self) -> None:
+        if self.text is not None:
+            self.data = zlib.compress(self.text.encode("utf-8", "surrogatepass"), 1)
+            self.text = None
+            _UNPACKED.pop(self, None)
 
     def unpacked(self) -> str:
+        if self.text is not None:
+            return self.text
         got = _UNPACKED.get(self)
         if got is not None:
             _UNPACKED.move_to_end(self)
@@ -156,6 +168,14 @@ class _Packed:
         return got
 
 
+def pack_long_texts() -> None:
+    """Compress the long texts of every source alive (:class:`_Packed`).  Loading does not (it
+    would take a sixth of a load's time); an analysis that runs long on a large estate does."""
+    for held in list(_LONG):
+        held.pack()
+
+
+_LONG: "weakref.WeakSet[_Packed]" = weakref.WeakSet()
 _UNPACKED: "OrderedDict[_Packed, str]" = OrderedDict()
 
 

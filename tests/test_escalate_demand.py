@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 
 import pytest
@@ -576,3 +577,47 @@ def test_an_edge_cited_for_the_rules_action_is_that_request(estates):
     for (f, h), d in zip(hops, fresh):
         assert (h.kind, h.principal, h.action, h.resource) == ("action", f.principal, "sts:assumerole", f.target)
         assert (h.decision, sorted(h.conditions)) == (d.decision, sorted(d.conditions))
+
+
+def test_an_analysis_keeps_the_estate_files_compressed_and_cites_the_same_places(estates, monkeypatch):
+    """While escalations run, the estate's long files are kept compressed (locate.pack_long_texts);
+    every proof's deciding statements are still cited at the file:line:col the text gives."""
+    from reasoner import locate
+
+    plain = escalations(Analyzer(load(str(estates["org-7"]))))
+    monkeypatch.setattr(locate, "PACK_FROM", 1000)  # (every file of this small estate is long)
+    est = load(str(estates["org-7"]))
+    held = {id(m.policy.source._held): m.policy.source._held for a in est.accounts.values() for m in a.managed_policies.values() if m.policy is not None}
+    assert held and all(isinstance(h, locate._Packed) and h.text is not None for h in held.values())
+    packed = escalations(Analyzer(est))
+    assert all(h.text is None and h.data for h in held.values()), "not compressed while the analysis ran"
+    report = json.dumps(packed.as_json(), sort_keys=True)
+    assert report == json.dumps(plain.as_json(), sort_keys=True)
+    assert re.search(r'"where": "[^"]+authorization-details\.json:\d+:\d+"', report)
+
+
+def test_permissions_decided_elsewhere_keep_no_request_and_give_the_same_proofs(estates, monkeypatch):
+    """A permission decided in a forked process keeps no request: a proof makes it again when
+    its reasons are asked (evaluate._Remade, escalate._permission_request).  The report, proof by
+    proof, is the one deciding everything in this process gives."""
+    import reasoner.evaluate as ev
+
+    est = load(str(estates["org-11"]))
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 4)
+    made = []
+    remake = escalate._permission_request
+    monkeypatch.setattr(escalate, "_permission_request", lambda an, key: made.append(key) or remake(an, key))
+    elsewhere = escalations(Analyzer(est))
+    hops = [h for f in elsewhere.findings for h in f.hops]
+    remade = [h for h in hops if isinstance(h.evaluation.reasons_of, ev._Remade)]
+    assert remade and len(remade) > len(hops) / 2, (len(remade), len(hops))
+    asked = len(made)
+    text = json.dumps(elsewhere.as_json(), sort_keys=True)
+    assert len(made) > asked, "no request was made again for the reasons"
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    here = escalations(Analyzer(est))
+    assert not any(isinstance(h.evaluation.reasons_of, ev._Remade) for f in here.findings for h in f.hops)
+    assert text == json.dumps(here.as_json(), sort_keys=True)
+    # (among them, permissions granted under residual conditions: computed after the decision)
+    assert any(h.decision == "ConditionallyAllowed" and h.conditions for h in remade)

@@ -107,7 +107,9 @@ def test_a_long_text_is_kept_compressed_and_gives_the_same_places(shared):
     text = shared("data", "dumps", "cloudsplaining-example.json").read_text(encoding="utf-8")
     assert len(text) >= locate.PACK_FROM
     packed = Source("dump.json", text)
-    assert isinstance(packed._held, locate._Packed) and len(packed._held.data) < len(text) / 4
+    assert isinstance(packed._held, locate._Packed) and packed._held.data is None  # (not at load)
+    locate.pack_long_texts()
+    assert packed._held.text is None and len(packed._held.data) < len(text) / 4
     doc = json.loads(text)
     paths = []
     for i, pol in enumerate(doc["Policies"]):
@@ -136,10 +138,11 @@ def test_packed_texts_read_in_turn_keep_their_places_and_odd_characters():
         assert len(text) >= locate.PACK_FROM
         texts.append(text)
         sources.append(Source(f"f{n}", text))
+    locate.pack_long_texts()
     for _ in range(2):
         for text, src in zip(texts, sources):
             n = texts.index(text)
-            assert isinstance(src._held, locate._Packed)
+            assert isinstance(src._held, locate._Packed) and src._held.text is None
             assert src.position(("Action", 1)) == place(text, f'"s3:Put{n}"')
             assert src.position(("odd",), key=True) == place(text, '"odd"')
             assert src.text == text
