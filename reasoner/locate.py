@@ -77,8 +77,10 @@ class Source:
         return self.line_col(self.offset(full, key, occurrence))
 
     def offset(self, path: tuple, key: bool = False, occurrence: int = -1) -> int:
-        text = self.text
-        pos = _skip_ws(text, 0)
+        # (the text is read only for what was not learnt yet: a packed one is not unpacked)
+        pos = self._index.get(-1)
+        if pos is None:
+            pos = self._index[-1] = _skip_ws(self.text, 0)
         for depth, elem in enumerate(path):
             last = depth == len(path) - 1
             members = self._members(pos)

@@ -147,3 +147,9 @@ def test_packed_texts_read_in_turn_keep_their_places_and_odd_characters():
             assert src.position(("odd",), key=True) == place(text, '"odd"')
             assert src.text == text
     assert len(locate._UNPACKED) <= locate.UNPACKED
+    # a place asked again is found from what was learnt: the text is not unpacked for it (a
+    # large report cites the same statements again and again, across many files)
+    locate._UNPACKED.clear()
+    for text, src in zip(texts, sources):
+        assert src.position(("Action", 1)) == place(text, f'"s3:Put{texts.index(text)}"')
+    assert not locate._UNPACKED
