@@ -1442,9 +1442,9 @@ class _Why:
     def __init__(self, by_handle, info, req, pols=None):
         self.by_handle, self.info, self.req, self._pols = by_handle, info, req, pols
 
-    def _in_force(self) -> tuple[list, dict]:
+    def _in_force(self, req: Request) -> tuple[list, dict]:
         """The request's policies in force, [(layer symbol, policy)], and its policies by handle."""
-        layers, org = _layers(self.req)
+        layers, org = _layers(req)
         checked = layers + org
         pols = self._pols if self._pols is not None else {j: pol for j, (_, pol) in enumerate(checked)}
         return checked, pols
@@ -1453,13 +1453,14 @@ class _Why:
         """Policy handle -> the place, among the request's policies in force, of the policy its
         reasons cite (policies with the same statements share a handle; the request's last one
         is cited)."""
-        return _places(*self._in_force())
+        return _places(*self._in_force(self.req))
 
     def __call__(self) -> dict:
         # statements are listed layer by layer, each layer's policies in the request's order
-        checked, pols = self._in_force()
+        req = self.req  # (read once: _Remade makes it again)
+        checked, pols = self._in_force(req)
         place = {j: j for j in pols} if self.by_handle is None else _places(checked, pols)
-        reasons = _reasons(self.by_handle, self.info, self.req, pols, place)
+        reasons = _reasons(self.by_handle, self.info, req, pols, place)
         _add_checked(reasons, checked)
         return reasons
 
@@ -1480,15 +1481,6 @@ class _Remade(_Why):
     @property
     def req(self) -> Request:
         return self.remake(self.key)
-
-    def __call__(self) -> dict:
-        req = self.req  # (made once for both: the policies in force and where they are cited)
-        layers, org = _layers(req)
-        checked = layers + org
-        pols = {j: pol for j, (_, pol) in enumerate(checked)}
-        reasons = _reasons(None, self.info, req, pols, {j: j for j in pols})
-        _add_checked(reasons, checked)
-        return reasons
 
 
 def _places(checked: list, pols: dict) -> dict:
