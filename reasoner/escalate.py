@@ -569,8 +569,9 @@ def escalations(
             if reqs:
                 tick(f"evaluating {len(reqs)} permission(s)")
                 if early is not None:
-                    first, early = early.result(), None
-                    decisions = first + evaluate(reqs[len(first):], exact_conditions=False)
+                    # (the rest's first processes begin before the first chunk's decisions are read)
+                    first, early = early, None
+                    decisions = evaluate(reqs[len(first.requests):], exact_conditions=False, after=first)
                 else:
                     decisions = evaluate(reqs, exact_conditions=False)
                 for req, d in zip(reqs, decisions):

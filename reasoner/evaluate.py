@@ -760,28 +760,61 @@ def _ground_and_show(facts) -> list[str]:
 CHUNK = 8000
 
 
-def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool = True) -> list[Decision]:
+def evaluate(requests: Sequence[Request], progress=None, exact_conditions: bool = True,
+             after: Optional["Evaluating"] = None) -> list[Decision]:
     """Decide a batch of requests: one grounding, one solve per chunk of requests (and, for
     requests allowed only under conditions, one more that computes their residual conditions).
     ``progress(done, total)`` is called as chunks finish.  With ``exact_conditions=False`` the
     residual conditions that need combinations of open statements decided are left for when
     they are first read (:func:`complete` computes many in one batch): the decisions are the
     same.  A large chunk is decided in forked processes, two side by side on two cores or more
-    (:func:`_evaluate_forked`)."""
+    (:func:`_fork_slices`); the next chunk's processes are started before this process reads
+    a chunk's decisions, so that they work meanwhile.  ``after``: requests begun before
+    (:class:`Evaluating`), whose decisions come first, read once this batch's first processes are
+    started."""
     out: list[Decision] = []
     total = len(requests)
     infos: dict = {}  # (what the decisions made elsewhere share, over all the chunks: _imported)
-    for start in range(0, total, CHUNK):
-        part = requests[start : start + CHUNK]
-        # many small acyclic objects, freed by reference counting: the collector's passes would
-        # find nothing, and resumed (long_lived) it does not scan them all at once either
-        with gc_paused(long_lived=True):
-            got = None
-            if len(part) >= PARALLEL_MIN and _jobs() > 1:
-                got = _evaluate_forked(part, exact_conditions, _jobs(), infos)
-            out += got if got is not None else _evaluate_chunk(part, exact_conditions)
-        if progress is not None:
-            progress(len(out), total)
+    chunks = [requests[start : start + CHUNK] for start in range(0, total, CHUNK)]
+
+    def begin(part):
+        if len(part) >= PARALLEL_MIN and _jobs() > 1:
+            return _fork_slices(part, exact_conditions, _jobs())
+        return None
+
+    forked = None  # the processes of the chunk to read next, begun
+    done = 0
+    try:
+        for i, part in enumerate(chunks):
+            # many small acyclic objects, freed by reference counting: the collector's passes would
+            # find nothing, and resumed (long_lived) it does not scan them all at once either
+            with gc_paused(long_lived=True):
+                if forked is None:
+                    if after is not None:
+                        after.wait()  # (two processes at a time: those begun before are done)
+                    forked = begin(part)
+                if after is not None:
+                    out += after.result()  # (read while this chunk's processes work)
+                    after = None
+                results = None
+                if forked is not None:
+                    (slices, started), forked = forked, None
+                    results = _collect(started)  # (stopped there on an interrupt)
+                if i + 1 < len(chunks):
+                    forked = begin(chunks[i + 1])  # they work while this chunk's decisions are read
+                got = _gathered(slices, started, infos=infos, results=results) if results is not None else None
+                out += got if got is not None else _evaluate_chunk(part, exact_conditions)
+            done += len(part)
+            if progress is not None:
+                progress(done, total)
+    except BaseException:
+        if forked is not None:
+            _stop(forked[1])
+        if after is not None:
+            after.cancel()
+        raise
+    if after is not None:
+        out = after.result() + out
     return out
 
 
@@ -816,10 +849,12 @@ def processes() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int, infos: Optional[dict] = None) -> Optional[list[Decision]]:
-    """Decide a chunk in ``jobs`` forked processes, each a slice of it, side by side, while this
-    process waits.  Requests are independent of each other (every derived atom carries its
-    request's handle), so each slice is decided as in one batch.
+def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int, only_conditions: bool = False) -> Optional[tuple[list, list]]:
+    """``jobs`` forked processes started on slices of ``part``: (slices, started), None when one
+    could not be started (those started are stopped).  ``only_conditions``: each sends back only
+    the residual conditions of each request (:func:`_decided_plain`).  Requests are independent
+    of each other (every derived atom carries its request's handle), so each slice is decided as
+    in one batch; :func:`_gathered` reads the decisions.
 
     Why not here: clingo keeps every symbol it ever made for the life of the process (its symbol
     table only grows), some 150 a request between facts and ground atoms; decided elsewhere,
@@ -829,16 +864,7 @@ def _evaluate_forked(part: Sequence[Request], exact_conditions: bool, jobs: int,
     Each process sends back, per request, its decision, blocked layers, residual conditions and
     the statements that decided it (policies named by their place among the request's policies
     in force, see :func:`_layers`); reasons are built here, from this process's policies, when
-    first read.  None when a process could not be started or failed: the caller then decides the
-    chunk here."""
-    forked = _fork_slices(part, exact_conditions, jobs)
-    return None if forked is None else _gathered(*forked, infos=infos)
-
-
-def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int, only_conditions: bool = False) -> Optional[tuple[list, list]]:
-    """``jobs`` forked processes started on slices of ``part``: (slices, started), None when one
-    could not be started (those started are stopped).  ``only_conditions``: each sends back only
-    the residual conditions of each request (:func:`_decided_plain`)."""
+    first read."""
     step = -(-len(part) // jobs)
     slices = [part[i : i + step] for i in range(0, len(part), step)]
     started: list = []
@@ -851,12 +877,14 @@ def _fork_slices(part: Sequence[Request], exact_conditions: bool, jobs: int, onl
     return slices, started
 
 
-def _gathered(slices: list, started: list, only_conditions: bool = False, infos: Optional[dict] = None) -> Optional[list]:
+def _gathered(slices: list, started: list, only_conditions: bool = False, infos: Optional[dict] = None,
+              results: Optional[list] = None) -> Optional[list]:
     """The decisions of :func:`_fork_slices`' processes, in the order of their requests (with
     ``only_conditions``, as they were started: the residual conditions of each); None when one
     failed.  ``infos``: what decisions made elsewhere share (:func:`_imported`), when the caller
-    gathers more than once."""
-    results = _collect(started)
+    gathers more than once.  ``results``: what the processes sent, when the caller has read it
+    already (:func:`_collect`)."""
+    results = _collect(started) if results is None else results
     if results is None:
         return None
     if only_conditions:
@@ -930,7 +958,7 @@ def _export_all(part: Sequence[Request], decisions: list) -> list:
 
 
 def _export(d: Decision, place: dict) -> tuple:
-    """A decision as plain data (see :func:`_evaluate_forked`); ``place``: the requests of the
+    """A decision as plain data (see :func:`_fork_slices`); ``place``: the requests of the
     slice by id -> their place in it (a pending residual condition names the request it is
     computed for by its place)."""
     why = d.reasons_of
@@ -1013,15 +1041,24 @@ class Evaluating:
         self.exact_conditions = exact_conditions or only_conditions
         self.only_conditions = only_conditions
         self.forked = None
+        self.sent: Optional[list] = None  # what the processes sent, once waited for (wait)
         can = _jobs()
         if len(self.requests) >= PARALLEL_MIN and can > 1 and not _FORKED:
             self.forked = _fork_slices(self.requests, self.exact_conditions, can if jobs is None else min(jobs, can), only_conditions)
 
+    def wait(self) -> None:
+        """Wait for the processes to be done (what they sent is read, not yet made decisions)."""
+        if self.forked is not None and self.sent is None:
+            self.sent = _collect(self.forked[1])
+            if self.sent is None:  # (one failed: decided here by result())
+                self.forked = None
+
     def result(self) -> list:
         if self.forked is not None:
             forked, self.forked = self.forked, None
+            sent, self.sent = self.sent, None
             with gc_paused(long_lived=True):
-                got = _gathered(*forked, only_conditions=self.only_conditions)
+                got = _gathered(*forked, only_conditions=self.only_conditions, results=sent)
             if got is not None:
                 return got
         got = evaluate(self.requests, exact_conditions=self.exact_conditions)
@@ -1029,8 +1066,9 @@ class Evaluating:
 
     def cancel(self) -> None:
         if self.forked is not None:
-            _stop(self.forked[1])
-            self.forked = None
+            if self.sent is None:
+                _stop(self.forked[1])
+            self.forked = self.sent = None
 
 
 def _die_with_parent() -> None:

@@ -731,6 +731,64 @@ def test_statements_considered_for_an_action_are_those_its_patterns_admit():
             assert [st.index for st in _candidates(pol, action)] == scan, (action, statements)
 
 
+def test_the_next_chunk_is_decided_while_a_chunk_is_read(monkeypatch, forks, tmp_path):
+    """A batch of many chunks: the next chunk's two processes begin once a chunk's are done and
+    before its decisions are read here, so never more than two work at once; a batch begun
+    before (``after``, an Evaluating) is read while the first chunk's processes work, its
+    decisions first.  The decisions are those made here."""
+    import os
+    import time
+
+    import reasoner.evaluate as ev
+    from reasoner.request import request_from_json
+
+    reqs = [request_from_json(r) for r in _random_residual_requests(29, 300)]
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    here = [d.as_json() for d in ev.evaluate(reqs, exact_conditions=False)]
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 20)
+    monkeypatch.setattr(ev, "CHUNK", 70)  # 5 chunks: 70, 70, 70, 70, 20
+    log = tmp_path / "spans"
+    real = ev._decided_plain
+
+    def timed(part, *args):  # (in each process: when it worked)
+        start = time.monotonic()
+        got = real(part, *args)
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {start} {time.monotonic()}\n")
+        return got
+
+    monkeypatch.setattr(ev, "_decided_plain", timed)
+    read_at: list = []  # processes forked so far, each time a chunk's decisions are read
+    gathered = ev._gathered
+
+    def reading(*args, **kw):
+        read_at.append(len(forks))
+        return gathered(*args, **kw)
+
+    monkeypatch.setattr(ev, "_gathered", reading)
+
+    def most_at_once() -> int:
+        spans = [tuple(map(float, line.split()[1:])) for line in log.read_text().split("\n") if line]
+        return max(sum(a0 <= t < a1 for a0, a1 in spans) for t, _ in spans)
+
+    forks.clear()
+    got = ev.evaluate(reqs, exact_conditions=False)
+    assert [d.as_json() for d in got] == here
+    assert read_at == [4, 6, 8, 10, 10]  # chunk i read once chunk i + 1's two processes began
+    assert len(forks) == 10 and most_at_once() == 2
+
+    log.unlink()
+    forks.clear()
+    read_at.clear()
+    begun = ev.Evaluating(reqs[:100], exact_conditions=False)
+    got = ev.evaluate(reqs[100:], exact_conditions=False, after=begun)
+    assert [d.as_json() for d in got] == here
+    # (200 requests: 3 chunks) the batch begun is read once the first chunk's processes began
+    # (2 + 2), before that chunk, which is read once the second's began
+    assert read_at == [4, 6, 8, 8] and len(forks) == 8 and most_at_once() == 2
+
+
 def test_decisions_made_elsewhere_share_their_alike_lists(monkeypatch, forks):
     """Decisions sent back by forked processes, over all the chunks of one batch, share the
     statements that decided them and their lists of blocked layers and residual conditions when
