@@ -263,6 +263,9 @@ def _non_monotone(st) -> set:
 ACTOR = {("option", 4): 1, ("also_requires", 6): 1, ("escalation", 4): 0, ("conditional", 4): 0,
          ("granted", 3): 0, ("granted_as_trusted", 3): 0, **{sig: 0 for sig in ANSWERS}}
 PART = 100_000  # atoms named by an actor in one part of an actor-local stage (Solver._solve_in_parts)
+# from that many atoms named by an actor (and below PART), an actor-local stage solved in forked
+# processes is solved in two halves side by side, each in a process of its own
+SIDE_BY_SIDE = 20_000
 
 
 def _actor_local(statements: list) -> bool:
@@ -524,15 +527,32 @@ class Solver:
         process, and this one holds only the facts and the atoms later stages read.  Those of the
         signatures ``packed`` stay plain values, packed (:class:`Packed`), until first read."""
         if self.fork_stages:
-            started = _evaluate._start(lambda: self._solved_plain(build, symbol_lists, handles, keep, texts_too))
-            got = _evaluate._collect([started]) if started is not None else None
+            got = self._solved_forked(build, [(symbol_lists, handles)], keep, texts_too, packed)
             if got is not None:
-                texts, kept = got[0]
-                got = None
-                kept = {sig: Packed(plain) if sig in packed else handles_of(plain) for sig, plain in kept.items()}
-                _trim()
-                return texts, kept
+                return got[0]
         return self._solve_here(build, symbol_lists, handles, keep, texts_too)
+
+    def _solved_forked(self, build, problems: list, keep: frozenset, texts_too: frozenset,
+                       packed: frozenset) -> Optional[list]:
+        """Each of ``problems`` (symbol lists, handles) solved in a process forked for it, all of
+        them side by side: their (texts, kept atoms), in order; None when a process could not be
+        started or failed (those started are stopped)."""
+        started: list = []
+        for symbol_lists, handles in problems:
+            got = _evaluate._start(lambda s=symbol_lists, h=handles: self._solved_plain(build, s, h, keep, texts_too))
+            if got is None:
+                _evaluate._stop(started)
+                return None
+            started.append(got)
+        results = _evaluate._collect(started)
+        if results is None:
+            return None
+        out = []
+        for texts, kept in results:
+            out.append((texts, {sig: Packed(plain) if sig in packed else handles_of(plain) for sig, plain in kept.items()}))
+        results = None
+        _trim()
+        return out
 
     def _solve_in_parts(self, build, handles: list, facts: list, keep: frozenset, texts_too: frozenset,
                         by_actor: bool, packed: frozenset = frozenset()) -> tuple[list[str], dict]:
@@ -542,12 +562,18 @@ class Solver:
         atoms named by an actor, one after another (each in a process of its own, in a Worker):
         each part holds every atom of some actors, and all the atoms that name none.  The ground
         program of such rules is the union of those of its parts, which share no atom they
-        derive: the shown atoms are the union of the parts'."""
+        derive: the shown atoms are the union of the parts'.  A stage of :data:`SIDE_BY_SIDE`
+        such atoms or more but fewer than PART is solved in two halves at once, where two
+        processes may work (together about the memory of one part)."""
         def actor_at(sig):
             return 0 if sig is None else ACTOR.get(sig)  # (every answer names its actor first)
 
         named = sum(len(items) for sig, items in handles + facts if actor_at(sig) is not None)
         parts = max(1, -(-named // PART)) if by_actor else 1
+        side_by_side = (by_actor and parts == 1 and named >= SIDE_BY_SIDE and self.fork_stages
+                        and _evaluate.processes() > 1)
+        if side_by_side:
+            parts = 2
 
         def placed(sig, items):
             pos = actor_at(sig)
@@ -561,15 +587,25 @@ class Solver:
         def mine(items, where, i):
             return items if where is None else [x for x, p in zip(items, where) if p == i]
 
+        def problem(i):
+            return [mine(syms, where, i) for syms, where in facts], [h for hs, where in handles for h in mine(hs, where, i)]
+
         texts: list = []
         kept: dict = {}
-        for i in range(parts):
-            got_texts, got_kept = self._solve(build, [mine(syms, where, i) for syms, where in facts],
-                                              [h for hs, where in handles for h in mine(hs, where, i)], keep=keep, texts_too=texts_too,
-                                              packed=packed)
-            texts += got_texts
+
+        def add(got_texts, got_kept):
+            texts.extend(got_texts)
             for sig, hs in got_kept.items():
                 kept.setdefault(sig, Packed() if isinstance(hs, Packed) else []).extend(hs)
+
+        if side_by_side:
+            both = self._solved_forked(build, [problem(0), problem(1)], keep, texts_too, packed)
+            if both is not None:
+                for got in both:
+                    add(*got)
+                return texts, kept
+        for i in range(parts):
+            add(*self._solve(build, *problem(i), keep=keep, texts_too=texts_too, packed=packed))
         return texts, kept
 
     def _solved_plain(self, build, symbol_lists, handles, keep, texts_too) -> tuple:

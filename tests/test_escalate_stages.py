@@ -147,6 +147,60 @@ def test_after_solved_in_parts_by_actor_gives_the_same_report(estate, monkeypatc
     assert len(parts) >= 5 and json.loads(whole)["findings"]
 
 
+def test_a_small_after_stage_is_solved_in_two_halves_side_by_side(estate, monkeypatch, tmp_path):
+    """Below PART atoms named by an actor (and from SIDE_BY_SIDE on), `after` is solved in two
+    halves at once, each in a process forked for it, where stages are solved in forked processes
+    (a Worker's solver) and two processes may work: the report is the one solved whole, and the
+    two processes ran at the same time."""
+    import time
+
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    whole = _report(estate)
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    # the solver here (not in a process of its own, whose module this test cannot set), forking
+    # a process for each stage as a Worker's does
+    monkeypatch.setattr(staged, "_own_process", lambda: False)
+    made = staged.Solver.__init__
+
+    def forking(self, *args, **kw):
+        made(self, *args, **kw)
+        self.fork_stages = True
+
+    monkeypatch.setattr(staged.Solver, "__init__", forking)
+    monkeypatch.setattr(staged, "SIDE_BY_SIDE", 10)
+    log = tmp_path / "solved"
+    plain = staged.Solver._solved_plain
+
+    def timed(self, *args):  # (in each stage's process: when it ran)
+        start = time.monotonic()
+        got = plain(self, *args)
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {start} {time.monotonic()}\n")
+        return got
+
+    problems: list = []
+    forked = staged.Solver._solved_forked
+
+    def counting(self, build, todo, *args):
+        problems.append(len(todo))
+        return forked(self, build, todo, *args)
+
+    monkeypatch.setattr(staged.Solver, "_solved_plain", timed)
+    monkeypatch.setattr(staged.Solver, "_solved_forked", counting)
+    assert _report(estate) == whole
+    assert problems.count(2) == 1 and len(problems) >= 3, problems  # base, edged: one process each
+    spans = [tuple(map(float, line.split()[1:])) for line in log.read_text().split("\n") if line]
+    assert len(spans) == len(problems) + 1 and len({line.split()[0] for line in log.read_text().split("\n") if line}) == len(spans)
+    # the two halves: the last two processes to end (the ways are solved in the solver's process)
+    (a0, a1), (b0, b1) = sorted(spans, key=lambda s: s[1])[-2:]
+    assert a0 < b1 and b0 < a1, "the halves were not solved at the same time"
+    # without the halves (a stage of fewer atoms), every stage is one process
+    monkeypatch.setattr(staged, "SIDE_BY_SIDE", 10**9)
+    problems.clear()
+    assert _report(estate) == whole
+    assert problems and set(problems) == {1}
+
+
 @pytest.mark.parametrize("rule", [
     "pair(X,Y) :- escalation(X,M,R,G), escalation(Y,M,R,G), X != Y.",  # two actors
     "any_escalation :- escalation(X,M,R,G).",  # an atom of no actor derived
