@@ -262,9 +262,9 @@ def _non_monotone(st) -> set:
 # from what the actor may do (:func:`_actor_local`)
 ACTOR = {("option", 4): 1, ("also_requires", 6): 1, ("escalation", 4): 0, ("conditional", 4): 0,
          ("granted", 3): 0, ("granted_as_trusted", 3): 0, **{sig: 0 for sig in ANSWERS}}
-PART = 100_000  # atoms named by an actor in one part of an actor-local stage (Solver._solve_in_parts)
-# from that many atoms named by an actor (and below PART), an actor-local stage solved in forked
-# processes is solved in two halves side by side, each in a process of its own
+PART = 50_000  # atoms named by an actor in one part of an actor-local stage (Solver._solve_in_parts)
+# from that many atoms named by an actor (and up to two parts' worth), an actor-local stage solved
+# in forked processes is solved in two halves side by side, each in a process of its own
 SIDE_BY_SIDE = 20_000
 
 
@@ -563,14 +563,14 @@ class Solver:
         each part holds every atom of some actors, and all the atoms that name none.  The ground
         program of such rules is the union of those of its parts, which share no atom they
         derive: the shown atoms are the union of the parts'.  A stage of :data:`SIDE_BY_SIDE`
-        such atoms or more but fewer than PART is solved in two halves at once, where two
-        processes may work (together about the memory of one part)."""
+        such atoms or more but no more than two parts' worth is solved in two halves at once,
+        where two processes may work (together about the memory of a part of 2 × PART)."""
         def actor_at(sig):
             return 0 if sig is None else ACTOR.get(sig)  # (every answer names its actor first)
 
         named = sum(len(items) for sig, items in handles + facts if actor_at(sig) is not None)
         parts = max(1, -(-named // PART)) if by_actor else 1
-        side_by_side = (by_actor and parts == 1 and named >= SIDE_BY_SIDE and self.fork_stages
+        side_by_side = (by_actor and parts <= 2 and named >= SIDE_BY_SIDE and self.fork_stages
                         and _evaluate.processes() > 1)
         if side_by_side:
             parts = 2
