@@ -18,8 +18,8 @@ For each size N (roles; managed policies 0.3 N; seed --seed), estates written by
    <= 15 s at 5,000 roles.
 3. peak memory, per task: the largest ``ru_maxrss`` of its process and of the processes it forked
    to decide large chunks of requests, and the largest memory of all of them together (the sum
-   of their proportional set sizes, sampled every 0.5 s from here).  Target <= 2 GB at 20,000:
-   judged on the larger of the two.
+   of their proportional set sizes, sampled every 0.5 s from here).  Target <= 2 GB at 20,000,
+   read as 2×10⁹ bytes (1,907 MiB): judged on the larger of the two.
 4. PMapper on the one-account variant of the same estate (``synth.py --single-account``: every
    account id rewritten to one), run as ``../shared/peers/pmapper/run.sh DIR --json`` (PMapper
    1.1.5 from PyPI in its own venv; run.sh applies the ``collections.abc`` fix to
@@ -191,8 +191,11 @@ def _memory(lines: list[dict]) -> dict:
     return {"self_rss_mb": own, "children_rss_mb": forked, "rss_mb": max(both) if both else None, "tree_pss_mb": tree}
 
 
+GB2_MIB = 2e9 / 2**20  # the 2 GB target read strictly: 2×10⁹ bytes, 1,907.3 MiB (not 2 GiB)
+
+
 def _mb(x: float | None) -> str:
-    return "-" if x is None else (f"{x / 1024:.2f} GB" if x >= 1024 else f"{x:.0f} MiB")
+    return "-" if x is None else f"{x:,.0f} MiB"
 
 
 def fmt(x: float | None, finished: bool = True, budget: float = 0) -> str:
@@ -348,7 +351,7 @@ def main(argv=None) -> None:
             for task, m in r["memory"].items():
                 worst = max((x for x in (m["rss_mb"], m["tree_pss_mb"]) if x is not None), default=None)
                 done = r[f"{task}_finished"]
-                line.append(f"{task} peak memory {_mb(worst)} (<= 2 GB: {'MET' if worst is not None and worst <= 2048 and done else 'NOT MET' if done else 'NOT MET or not measured to the end'})")
+                line.append(f"{task} peak memory {_mb(worst)} (<= 2 GB = {GB2_MIB:,.0f} MiB: {'MET' if worst is not None and worst <= GB2_MIB and done else 'NOT MET' if done else 'NOT MET or not measured to the end'})")
         if "pmapper" in r:
             p = r["pmapper"]
             line.append(f"vs PMapper {p['ratio']:.2f}x" if "ratio" in p else (f"vs PMapper > {p['ratio_at_least']:.1f}x" if "ratio_at_least" in p else (f"vs PMapper < {p['ratio_at_most']:.2f}x" if "ratio_at_most" in p else "vs PMapper: neither finished")))
