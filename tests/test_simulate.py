@@ -789,6 +789,61 @@ def test_the_next_chunk_is_decided_while_a_chunk_is_read(monkeypatch, forks, tmp
     assert read_at == [4, 6, 8, 8] and len(forks) == 8 and most_at_once() <= 2
 
 
+def test_a_large_batch_is_decided_in_smaller_chunks(monkeypatch, forks, tmp_path):
+    """A batch of LARGE requests or more is grounded LARGE_CHUNK requests at a time, in this
+    process' chunks and in the slices of a batch begun apart (Evaluating); a smaller batch keeps
+    CHUNK.  The decisions are those made here in one chunk."""
+    import reasoner.evaluate as ev
+    from reasoner.request import request_from_json
+
+    reqs = [request_from_json(r) for r in _random_residual_requests(31, 300)]
+    monkeypatch.setenv("IAM_REASONER_JOBS", "1")
+    monkeypatch.setattr(ev, "CHUNK", 10**6)
+    here = [d.as_json() for d in ev.evaluate(reqs, exact_conditions=False)]
+    monkeypatch.setenv("IAM_REASONER_JOBS", "2")
+    monkeypatch.setattr(ev, "PARALLEL_MIN", 20)
+    monkeypatch.setattr(ev, "CHUNK", 70)
+    monkeypatch.setattr(ev, "LARGE", 250)
+    monkeypatch.setattr(ev, "LARGE_CHUNK", 40)
+    log = tmp_path / "grounded"
+    real = ev._evaluate_chunk
+
+    def counted(part, *args):  # (in whichever process grounds them: how many at once)
+        with open(log, "a") as f:
+            f.write(f"{len(part)}\n")
+        return real(part, *args)
+
+    monkeypatch.setattr(ev, "_evaluate_chunk", counted)
+
+    def grounded() -> list:
+        got = sorted(int(x) for x in log.read_text().split())
+        log.unlink()
+        return got
+
+    done: list = []
+    got = ev.evaluate(reqs, exact_conditions=False, progress=lambda n, total: done.append(n))
+    # (read before the decisions' residual conditions are, which are decided when first read)
+    assert grounded() == sorted([20] * 14 + [10] * 2)  # each chunk in two halves
+    assert done == [40, 80, 120, 160, 200, 240, 280, 300]  # chunks of 40
+    assert len(forks) == 16
+    assert [d.as_json() for d in got] == here
+
+    done.clear()
+    log.unlink(missing_ok=True)
+    got = ev.evaluate(reqs[:200], exact_conditions=False, progress=lambda n, total: done.append(n))
+    assert grounded() == sorted([35] * 4 + [30] * 2)
+    assert done == [70, 140, 200]  # (under LARGE: chunks of CHUNK)
+    assert [d.as_json() for d in got] == here[:200]
+
+    forks.clear()
+    log.unlink(missing_ok=True)
+    got = ev.Evaluating(reqs, exact_conditions=False).result()
+    # two slices of 150, each decided 40 at a time in processes forked one after another
+    assert grounded() == sorted([40, 40, 40, 30] * 2)
+    assert len(forks) == 2  # (here: the slices' processes fork theirs)
+    assert [d.as_json() for d in got] == here
+
+
 def test_decisions_made_elsewhere_share_their_alike_lists(monkeypatch, forks):
     """Decisions sent back by forked processes, over all the chunks of one batch, share the
     statements that decided them and their lists of blocked layers and residual conditions when
