@@ -1104,16 +1104,14 @@ def _die_with_parent() -> None:
 SLICE = CHUNK
 
 
-def _decided_plain(part: Sequence[Request], exact_conditions: bool, only_conditions: bool = False,
-                   chunk: Optional[int] = None) -> list:
+def _decided_plain(part: Sequence[Request], exact_conditions: bool, only_conditions: bool, chunk: int) -> list:
     """In a forked process: the decisions of ``part`` as plain data (:func:`_export`), a
     :data:`SLICE` of it at a time in processes forked from this one, one after another, when it
     is larger.  A process grows with clingo's symbols of every chunk it grounds (they are never
     freed): each slice's go with its process, and this one keeps only the plain decisions.
     ``only_conditions`` (with ``exact_conditions``): only each decision's residual conditions,
     for a caller that has the decisions and waits for those (:class:`Completing`).  ``chunk``:
-    the requests grounded at once (CHUNK when not given); no slice is larger."""
-    chunk = CHUNK if chunk is None else chunk
+    the requests grounded at once; no slice is larger."""
     step = min(SLICE, chunk)
 
     def decided(sl):
@@ -1137,10 +1135,8 @@ def _decided_plain(part: Sequence[Request], exact_conditions: bool, only_conditi
     return out
 
 
-def _in_chunks(part: Sequence[Request], exact_conditions: bool, chunk: Optional[int] = None) -> list[Decision]:
-    """The decisions of requests, a chunk (``chunk``, else CHUNK) at a time: in a forked process
-    deciding a slice."""
-    chunk = CHUNK if chunk is None else chunk
+def _in_chunks(part: Sequence[Request], exact_conditions: bool, chunk: int) -> list[Decision]:
+    """The decisions of requests, ``chunk`` at a time: in a forked process deciding a slice."""
     out: list[Decision] = []
     with gc_paused(long_lived=True):
         for start in range(0, len(part), chunk):
