@@ -145,25 +145,4 @@ def machine() -> str:
         load = "load %.2f" % os.getloadavg()[0]
     except OSError:
         load = ""
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}, "
-            f"{date.today().isoformat()}, {load}, speed {speed():.3f} s")
-
-
-def speed(runs: int = 3) -> float:
-    """Seconds this machine takes, now, for a fixed piece of pure-Python work (the best of
-    ``runs``): the same machine model runs faster or slower from day to day, so figures of
-    different runs are read beside it."""
-    import hashlib
-    import random
-
-    best = float("inf")
-    for _ in range(runs):
-        rng = random.Random(7)
-        t = time.perf_counter()
-        words = [f"arn:aws:iam::{rng.randrange(10**12):012d}:role/r{rng.randrange(10**6)}" for _ in range(200_000)]
-        words.sort()
-        h = hashlib.sha256()
-        for w in words:
-            h.update(w.encode())
-        best = min(best, time.perf_counter() - t)
-    return best
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}, {date.today().isoformat()}, {load}"
