@@ -1162,10 +1162,20 @@ def _escalation(text: str, interned: dict, odd: Optional[list] = None) -> tuple:
     analysis reads hundreds of thousands, which name the same principals again and again.
     ``odd``: the texts of the atoms whose terms the tuple does not tell exactly (:func:`_exact`)
     are added to it."""
+    f = _ESCALATION.match(text)
+    if f is not None:
+        # (as nearly all are: strings without escapes, a method constant, a gain told exactly)
+        x, m, res, admin, raised, g = f.groups()
+        if m != "assume" and (g is None or (g != "admin" and not g.startswith("raise:"))):
+            gain = "admin" if admin is not None else "raise:" + raised if raised is not None else g
+            return tuple(interned.setdefault(v, v) for v in (x, m, res, gain))
     x, m, res, g = _read(text).arguments
     if odd is not None and not _exact(x, m, res, g):
         odd.append(text)
     return tuple(interned.setdefault(v, v) for v in (_str(x), _str(m), _str(res), _gain(g)))
+
+
+_ESCALATION = re.compile(r'escalation\("([^"\\]*)",([a-z][A-Za-z0-9_\']*),"([^"\\]*)",(?:(admin)|raise\("([^"\\]*)"\)|"([^"\\]*)")\)\Z')
 
 
 def _exact(x, m, res, g) -> bool:

@@ -544,6 +544,33 @@ def test_only_exact_escalations_go_over_numbers():
         assert not exact(odd), odd
 
 
+def test_escalation_atoms_read_quickly_read_as_their_terms():
+    """The quick reading of an escalation atom (the shape nearly all have) gives the tuple the
+    full reading of its terms gives, and only exact atoms are read quickly: the others are still
+    set aside as odd (not over numbers)."""
+    from reasoner.escalate import _escalation, _exact, _gain, _read, _str
+
+    def full(text):
+        x, m, res, g = _read(text).arguments
+        return (_str(x), _str(m), _str(res), _gain(g)), _exact(x, m, res, g)
+
+    texts = ['escalation("arn:aws:iam::1:user/a",iam_put_user_policy,"*",admin)',
+             'escalation("a",m,"r",raise("arn:aws:iam::1:role/b"))', 'escalation("a",m2\'_x,"r","b")',
+             'escalation("a\\"q",m,"r",admin)', 'escalation("a",m,"r\\nx","b")', 'escalation("a",m,"r",raise("b\\\\"))',
+             'escalation("a","m","r",admin)', 'escalation("a",assume,"r",admin)', 'escalation("a",m,"r","admin")',
+             'escalation("a",m,"r","raise:b")', 'escalation("a",m,"r",raise(1))', 'escalation("a",m,1,admin)',
+             'escalation(a,m,"r",admin)', 'escalation("a",m,"r",other)', 'escalation("a",m,"r",admin(1))',
+             'escalation("a",m(1),"r",admin)', 'escalation("a",-m,"r",admin)', 'escalation("a",_m,"r",admin)']
+    exact_seen = 0
+    for text in texts:
+        odd: list = []
+        want, exact = full(text)
+        assert _escalation(text, {}, odd) == want, text
+        assert odd == ([] if exact else [text]), text
+        exact_seen += exact
+    assert exact_seen == 7
+
+
 @pytest.mark.parametrize("name", ["example", "org-7", "one-account-7"])
 def test_ways_over_numbers_give_the_report_the_solver_gives(estates, monkeypatch, name):
     """The driver's ways over numbers, in a process of their own, give the report of the ways
@@ -556,6 +583,7 @@ def test_ways_over_numbers_give_the_report_the_solver_gives(estates, monkeypatch
     numbers = escalations(Analyzer(est))
     assert coded == [1]
     monkeypatch.setattr(escalate, "_exact", lambda *a: False)
+    monkeypatch.setattr(escalate, "_ESCALATION", re.compile(r"(?!)"))  # (no atom read quickly: all are odd)
     solver = escalations(Analyzer(est))
     assert coded == [1]
     assert json.dumps(numbers.as_json(), sort_keys=True) == json.dumps(solver.as_json(), sort_keys=True)
