@@ -1166,7 +1166,7 @@ def _escalation(text: str, interned: dict, odd: Optional[list] = None) -> tuple:
     if f is not None:
         # (as nearly all are: strings without escapes, a method constant, a gain told exactly)
         x, m, res, admin, raised, g = f.groups()
-        if m != "assume" and (g is None or (g != "admin" and not g.startswith("raise:"))):
+        if m != "assume" and (g is None or _gain_string_exact(g)):
             gain = "admin" if admin is not None else "raise:" + raised if raised is not None else g
             return tuple(interned.setdefault(v, v) for v in (x, m, res, gain))
     x, m, res, g = _read(text).arguments
@@ -1188,12 +1188,18 @@ def _exact(x, m, res, g) -> bool:
     if m.type is not _FUNCTION or m.arguments or not m.name or not m.positive or m.name == "assume":
         return False
     if g.type is _STRING:
-        return g.string != "admin" and not g.string.startswith("raise:")
+        return _gain_string_exact(g.string)
     if g.type is not _FUNCTION or not g.positive:
         return False
     if g.name == "admin":
         return not g.arguments
     return g.name == "raise" and len(g.arguments) == 1 and g.arguments[0].type is _STRING
+
+
+def _gain_string_exact(g: str) -> bool:
+    """Whether a gain that is the string ``g`` reads back as that string from the tuple
+    (:func:`_gain`): not as ``admin`` or ``raise(P)``."""
+    return g != "admin" and not g.startswith("raise:")
 
 
 _ADMIN_TERM = ("admin", (), True)
